@@ -1,0 +1,64 @@
+# Every target runs on Node >= 22. When the machine's Node is older, Node 24 is installed from the npm
+# registry into .tools/ and put first on PATH, so a fresh clone needs nothing but npm.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.21.0
+TOOLS_NODE := $(CURDIR)/.tools/node-$(NODE_VERSION)
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+ifeq ($(shell [ "$(SYSTEM_NODE_MAJOR)" -ge 22 ] && echo yes),yes)
+NODE_STAMP :=
+else
+NODE_STAMP := $(TOOLS_NODE)/node_modules/node/bin/node
+export PATH := $(TOOLS_NODE)/node_modules/node/bin:$(PATH)
+endif
+
+.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s build demo bench k8s-tools cluster-up
+
+help: ## List the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(TOOLS_NODE)/node_modules/node/bin/node:
+	@echo "Node $(SYSTEM_NODE_MAJOR) is older than 22: installing node@$(NODE_VERSION) into .tools/"
+	npm install --no-save --no-audit --no-fund --prefix $(TOOLS_NODE) node@$(NODE_VERSION)
+
+node: $(NODE_STAMP) ## Provision Node 24 when the machine's Node is older than 22
+	@node --version
+
+node_modules/.package-lock.json: package-lock.json $(NODE_STAMP)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json ## Install npm packages from the lockfile
+
+lint: deps ## eslint, including the import-direction rules
+	npx eslint .
+
+typecheck: deps ## tsc --noEmit (strict)
+	npx tsc --noEmit
+
+gen: deps ## Regenerate crds/ from the schema in src/api/
+	node hack/gen-crd.ts
+
+gen-check: deps ## Fail when crds/ differs from what the schema generates
+	node hack/gen-crd.ts --check
+
+# Each suite also writes a JSON report; .ci/run sums them into the totals line CI reads.
+VITEST = npx vitest run --reporter=default --reporter=json
+
+test-unit: deps ## Unit and loopback sidecar suites (what npm test runs)
+	$(VITEST) --outputFile.json=.reports/unit.json --project unit --project sidecar
+
+k8s-tools: ## Build kube-apiserver, etcd, kwok, helm … into the cache (no-op when present)
+	bash hack/k8s-tools.sh >/dev/null
+
+test-k8s: deps k8s-tools ## CRD, operator and chart suites against a real control plane
+	$(VITEST) --outputFile.json=.reports/k8s.json --project k8s
+
+cluster-up: deps k8s-tools ## Run the test control plane (with a fake node) until Ctrl-C
+	node hack/cluster-up.ts
+
+test: lint typecheck gen-check test-unit test-k8s ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes
+
+build: deps ## Compile to dist/ for the container image
+	npx tsc -p tsconfig.build.json

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The one Breakwater command. Each subcommand lives in its own file beside this one.
+import { UsageError } from '../src/runtime/flags.ts';
+import { validate } from './validate.ts';
+
+const SUBCOMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
+  validate,
+};
+
+const HELP = `usage: breakwater <command> [flags]
+
+commands:
+  validate FILE…   check ExternalIntegration files; exit 1 if any is invalid`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    console.log(HELP);
+    return command === undefined ? 64 : 0;
+  }
+  const run = SUBCOMMANDS[command];
+  if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+  return run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) {
+    console.error(error.message);
+    process.exitCode = error.exitCode;
+  } else throw error;
+}

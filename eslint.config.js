@@ -1,0 +1,52 @@
+// Lint rules, including the architecture: imports flow api ← policy ← sidecar and api ← kube ← operator,
+// both programs may use runtime, the two programs never import each other, and nothing imports cmd/.
+import tseslint from 'typescript-eslint';
+
+const LAYERS = ['api', 'policy', 'sidecar', 'kube', 'operator', 'runtime'];
+const ALLOWED = {
+  api: [],
+  policy: ['api'],
+  sidecar: ['api', 'policy', 'runtime'],
+  kube: ['api'],
+  operator: ['api', 'kube', 'runtime'],
+  runtime: ['api'],
+};
+
+function boundary(layer) {
+  const forbidden = LAYERS.filter((l) => l !== layer && !ALLOWED[layer].includes(l));
+  return {
+    files: [`src/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...forbidden.map((l) => ({
+              group: [`../${l}`, `../${l}/*`, `../../src/${l}/*`],
+              message: `src/${layer} may import only ${['itself', ...ALLOWED[layer].map((a) => `src/${a}`)].join(', ')}.`,
+            })),
+            { group: ['**/cmd/*'], message: 'Nothing imports cmd/: it holds entry points only.' },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.tools/', 'dist/', 'bench/results/', 'charts/'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  ...LAYERS.map(boundary),
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'hack/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cmd/*'], message: 'Nothing imports cmd/: run it as a process.' }] }],
+    },
+  },
+);

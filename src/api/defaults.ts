@@ -1,0 +1,48 @@
+// The one table of defaults. Schema descriptions (and so `kubectl explain` and the README reference),
+// the CEL rules that compare effective values, and `resolveSpec()` all read it from here.
+
+/** Failure classes that are not HTTP statuses. `5xx` stands for every 5xx status. */
+export const FAILURE_KINDS = ['connect-failure', 'reset', 'timeout'] as const;
+export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'] as const;
+export const HTTP_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE'] as const;
+export const JITTER_MODES = ['full', 'none'] as const;
+export const WHEN_EXCEEDED = ['queue', 'reject'] as const;
+
+export const DEFAULTS = {
+  timeouts: {
+    /** TCP (and TLS) connect to the vendor. */
+    connect: '2s',
+    /** Until response headers, for one attempt. */
+    perAttempt: '10s',
+    /** The whole call: every attempt and every backoff. */
+    total: '30s',
+  },
+  retry: {
+    /** Calls in all, the first one included: 3 means up to 2 retries. */
+    maxAttempts: 3,
+    backoff: { initial: '200ms', max: '5s', multiplier: 2, jitter: 'full' as (typeof JITTER_MODES)[number] },
+    retryOn: ['connect-failure', 'reset', 'timeout', '502', '503', '504', '429'],
+    methods: [...IDEMPOTENT_METHODS] as string[],
+    idempotencyHeader: 'Idempotency-Key',
+    respectRetryAfter: true,
+    maxRetryAfter: '30s',
+    /** Retries in the last 10 s may be at most `percent`% of the calls in those 10 s, plus `minPerSecond`. */
+    budget: { percent: 20, minPerSecond: 5 },
+  },
+  circuitBreaker: {
+    consecutiveFailures: 5,
+    halfOpenAfter: '30s',
+    failOn: ['connect-failure', 'reset', 'timeout', '5xx'],
+  },
+  rateLimit: {
+    per: '1s',
+    whenExceeded: 'queue' as (typeof WHEN_EXCEEDED)[number],
+    maxQueueWait: '1s',
+  },
+  bulkhead: { maxQueued: 0 },
+  fallback: { status: 503, headers: {} as Record<string, string>, body: '' },
+  auth: { header: 'Authorization', prefix: '' },
+} as const;
+
+/** How far back the retry budget looks. */
+export const RETRY_BUDGET_WINDOW = '10s';

@@ -1,0 +1,15 @@
+// The errors the sidecar itself answers with (DESIGN "The sidecar"): one table from code to HTTP status.
+// The sidecar's error responder and the README's error table both read it.
+
+export const SIDECAR_ERRORS = {
+  unknown_integration: { status: 404, meaning: 'The first path segment names no integration.' },
+  bad_request: { status: 400, meaning: 'The request could not be proxied as sent.' },
+  request_too_large: { status: 413, meaning: 'The body exceeds --max-request-body.' },
+  rate_limited: { status: 429, meaning: 'No rate-limit token within maxQueueWait (or at once, with reject).' },
+  bulkhead_full: { status: 503, meaning: 'maxConcurrent calls in flight and maxQueued waiting.' },
+  circuit_open: { status: 503, meaning: 'The breaker is open; the vendor is not called.' },
+  deadline_exceeded: { status: 504, meaning: 'timeouts.total passed before the vendor answered.' },
+  upstream_unreachable: { status: 502, meaning: 'No response from the vendor after every attempt.' },
+} as const;
+
+export type SidecarErrorCode = keyof typeof SIDECAR_ERRORS;

@@ -1,0 +1,60 @@
+// Every name a user or another component can see: API identity, ports, annotations, labels, env vars,
+// mount paths. Written once here; the operator, the sidecar, the chart generator and the docs read them.
+
+export const GROUP = 'breakwater.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'ExternalIntegration';
+export const LIST_KIND = 'ExternalIntegrationList';
+export const PLURAL = 'externalintegrations';
+export const SINGULAR = 'externalintegration';
+export const SHORT_NAMES = ['xi'] as const;
+export const CRD_NAME = `${PLURAL}.${GROUP}`;
+
+export const PROXY_HOST = '127.0.0.1';
+export const PROXY_PORT = 15080;
+export const SIDECAR_ADMIN_PORT = 15090;
+export const OPERATOR_ADMIN_PORT = 8080;
+export const WEBHOOK_PORT = 9443;
+
+export const CONFIG_MAP_NAME = 'breakwater-integrations';
+export const CONFIG_KEY = 'integrations.yaml';
+export const CONFIG_DIR = '/etc/breakwater/config';
+export const CONFIG_PATH = `${CONFIG_DIR}/${CONFIG_KEY}`;
+export const SECRETS_DIR = '/etc/breakwater/secrets';
+
+export const ANNOTATION_INJECT = `${GROUP}/inject`;
+export const ANNOTATION_INTEGRATIONS = `${GROUP}/integrations`;
+export const ANNOTATION_STATUS = `${GROUP}/status`;
+export const ANNOTATION_SIDECAR_CPU = `${GROUP}/sidecar-cpu`;
+export const ANNOTATION_SIDECAR_MEMORY = `${GROUP}/sidecar-memory`;
+export const ANNOTATION_CONFIG_HASH = `${GROUP}/config-hash`;
+export const LABEL_INJECTION = `${GROUP}/injection`;
+
+export const SIDECAR_CONTAINER_NAME = 'breakwater';
+export const ENV_PREFIX = 'BREAKWATER_';
+/** Base URL of the proxy, set in every app container next to the per-integration variables. */
+export const ENV_PROXY_URL = `${ENV_PREFIX}URL`;
+
+/** Resource names double as a URL path segment and part of an env var name, so they are DNS-1123 labels. */
+export const INTEGRATION_NAME_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+export const INTEGRATION_NAME_MAX_LENGTH = 63;
+
+export function proxyBaseUrl(port: number = PROXY_PORT): string {
+  return `http://${PROXY_HOST}:${port}`;
+}
+
+/** The URL an app uses for one integration: `http://127.0.0.1:15080/stripe`. */
+export function integrationUrl(name: string, port: number = PROXY_PORT): string {
+  return `${proxyBaseUrl(port)}/${name}`;
+}
+
+/** `fan-courier` → `BREAKWATER_FAN_COURIER_URL`. */
+export function integrationEnvVar(name: string): string {
+  return `${ENV_PREFIX}${name.toUpperCase().replaceAll('-', '_')}_URL`;
+}
+
+/** A CLI flag's environment variable: `admin-port` → `BREAKWATER_ADMIN_PORT`. */
+export function flagEnvVar(flag: string): string {
+  return `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+}

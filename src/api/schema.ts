@@ -1,0 +1,508 @@
+// The ExternalIntegration schema: the single source of the TypeScript types (`Static`), the runtime
+// validator (validate.ts) and the CRD's openAPIV3Schema (crd.ts → crds/). Field descriptions state unit
+// and default, read from the defaults table, and reach `kubectl explain`.
+import { Type, type Static } from '@sinclair/typebox';
+import {
+  DEFAULTS,
+  FAILURE_KINDS,
+  HTTP_METHODS,
+  JITTER_MODES,
+  RETRY_BUDGET_WINDOW,
+  WHEN_EXCEEDED,
+} from './defaults.ts';
+import { DURATION_PATTERN, isDuration, parseDuration } from './duration.ts';
+import { API_VERSION, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
+import { celOr, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
+
+const d = DEFAULTS;
+const list = (values: readonly (string | number)[]) => values.join(', ');
+
+// HTTP header field-name token (RFC 9110 §5.1).
+const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
+const RETRY_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|4[0-9]{2}|5[0-9]{2})$';
+const FAIL_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|5[0-9]{2})$';
+/** Headers the proxy owns on the vendor leg; a credential may not be smuggled in as one of them. */
+const RESERVED_HEADERS = [
+  'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'content-length', 'proxy-authorization', 'proxy-authenticate',
+];
+
+function withRules(rules: Rule[]) {
+  return { [RULES_KEY]: rules };
+}
+
+const positiveDuration: Rule = {
+  cel: "duration(self) > duration('0s')",
+  message: 'must be greater than 0',
+  holds: (self: string) => !isDuration(self) || parseDuration(self) > 0,
+};
+
+function Duration(description: string, fallback?: string) {
+  return Type.String({
+    pattern: DURATION_PATTERN,
+    maxLength: 32,
+    description: fallback === undefined ? description : `${description} Defaults to ${fallback}.`,
+    [MESSAGE_KEY]: 'must be a duration like 250ms, 2s or 1m',
+    ...withRules([positiveDuration]),
+  });
+}
+
+/** Effective milliseconds of an optional duration field, for rules that compare two of them. */
+function ms(value: string | undefined, fallback: string): number {
+  return parseDuration(value ?? fallback);
+}
+
+const SecretKeyRef = (description: string) =>
+  Type.Object(
+    {
+      name: Type.String({
+        pattern: DNS_SUBDOMAIN_PATTERN,
+        maxLength: 253,
+        description: 'Name of a Secret in the integration\'s namespace.',
+        [MESSAGE_KEY]: 'must be a Secret name (lower-case letters, digits, "-" and ".")',
+      }),
+      key: Type.String({
+        pattern: SECRET_KEY_PATTERN,
+        maxLength: 253,
+        description: 'Key within the Secret; the sidecar reads the file <secrets-dir>/<name>/<key>.',
+        [MESSAGE_KEY]: 'must be a Secret key (letters, digits, "-", "_" and ".")',
+      }),
+    },
+    { additionalProperties: false, description },
+  );
+
+const url = Type.String({
+  maxLength: 2048,
+  pattern: '^[^\\s]+$',
+  description:
+    'Base URL of the vendor API: scheme, host, optional port and base path. The proxied path is appended to it. ' +
+    'For https the sidecar originates TLS.',
+  [MESSAGE_KEY]: 'must be a URL without spaces',
+  ...withRules([
+    {
+      cel: "self.matches('^https?://')",
+      message: 'must start with http:// or https://',
+      holds: (self: string) => /^https?:\/\//.test(self),
+    },
+    {
+      cel: "self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]+')",
+      message: 'must name a host',
+      holds: (self: string) => /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#@:]+/.test(self),
+    },
+    {
+      cel: "!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
+      message: 'must not contain credentials (user:password@); use auth.secretRef',
+      holds: (self: string) => !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*@/.test(self),
+    },
+    {
+      cel: "!self.contains('?') && !self.contains('#')",
+      message: 'must not contain a query (?) or fragment (#)',
+      holds: (self: string) => !self.includes('?') && !self.includes('#'),
+    },
+  ]),
+});
+
+const Upstream = Type.Object(
+  {
+    url,
+    tls: Type.Optional(
+      Type.Object(
+        {
+          serverName: Type.Optional(
+            Type.String({
+              maxLength: 253,
+              description: 'SNI and certificate name to verify. Defaults to the URL\'s host.',
+            }),
+          ),
+          caSecretRef: Type.Optional(
+            SecretKeyRef('PEM CA bundle to trust for this vendor instead of the system roots.'),
+          ),
+          insecureSkipVerify: Type.Optional(
+            Type.Boolean({
+              description: 'Accept any certificate. Only for testing; logged at warn. Defaults to false.',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: 'TLS towards the vendor; only for https upstreams.',
+          ...withRules([
+            {
+              cel: '!(has(self.caSecretRef) && has(self.insecureSkipVerify) && self.insecureSkipVerify)',
+              message: 'set caSecretRef or insecureSkipVerify, not both',
+              holds: (self: { caSecretRef?: unknown; insecureSkipVerify?: boolean }) =>
+                !(self.caSecretRef !== undefined && self.insecureSkipVerify === true),
+            },
+          ]),
+        },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Where the vendor API lives.',
+    ...withRules([
+      {
+        cel: "!has(self.tls) || self.url.startsWith('https://')",
+        fieldPath: '.tls',
+        message: 'applies only to an https:// upstream',
+        holds: (self: { url: string; tls?: unknown }) => self.tls === undefined || self.url.startsWith('https://'),
+      },
+    ]),
+  },
+);
+
+const Timeouts = Type.Object(
+  {
+    connect: Type.Optional(Duration('TCP and TLS connect to the vendor.', d.timeouts.connect)),
+    perAttempt: Type.Optional(Duration('Time to response headers for one attempt.', d.timeouts.perAttempt)),
+    total: Type.Optional(
+      Duration('Deadline for the whole call, every attempt and backoff included.', d.timeouts.total),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'How long to wait for the vendor.',
+    ...withRules([
+      {
+        cel: `duration(${celOr('perAttempt', d.timeouts.perAttempt)}) <= duration(${celOr('total', d.timeouts.total)})`,
+        fieldPath: '.perAttempt',
+        message: 'must not exceed timeouts.total',
+        holds: (self: { perAttempt?: string; total?: string }) =>
+          ms(self.perAttempt, d.timeouts.perAttempt) <= ms(self.total, d.timeouts.total),
+      },
+    ]),
+  },
+);
+
+const Backoff = Type.Object(
+  {
+    initial: Type.Optional(Duration('Delay before the first retry.', d.retry.backoff.initial)),
+    max: Type.Optional(Duration('Longest delay between two attempts.', d.retry.backoff.max)),
+    multiplier: Type.Optional(
+      Type.Number({
+        minimum: 1,
+        maximum: 10,
+        description: `Growth of the delay per retry. Defaults to ${d.retry.backoff.multiplier}.`,
+      }),
+    ),
+    jitter: Type.Optional(
+      Type.Union(
+        JITTER_MODES.map((m) => Type.Literal(m)),
+        {
+          description: `full: a random delay between 0 and the computed one; none: exactly the computed one. Defaults to ${d.retry.backoff.jitter}.`,
+        },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Exponential backoff between attempts.',
+    ...withRules([
+      {
+        cel: `duration(${celOr('initial', d.retry.backoff.initial)}) <= duration(${celOr('max', d.retry.backoff.max)})`,
+        fieldPath: '.initial',
+        message: 'must not exceed backoff.max',
+        holds: (self: { initial?: string; max?: string }) =>
+          ms(self.initial, d.retry.backoff.initial) <= ms(self.max, d.retry.backoff.max),
+      },
+    ]),
+  },
+);
+
+const Retry = Type.Object(
+  {
+    maxAttempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10,
+        description: `Calls in all, the first one included; 1 means no retries. Defaults to ${d.retry.maxAttempts}.`,
+      }),
+    ),
+    backoff: Type.Optional(Backoff),
+    retryOn: Type.Optional(
+      Type.Array(
+        Type.String({
+          pattern: RETRY_ON_PATTERN,
+          maxLength: 16,
+          [MESSAGE_KEY]: 'must be connect-failure, reset, timeout, 5xx or a 4xx/5xx status code like "503"',
+        }),
+        {
+          uniqueItems: true,
+          maxItems: 64,
+          description: `Failures worth another attempt: ${list(FAILURE_KINDS)}, a status code, or 5xx. Defaults to ${list(d.retry.retryOn)}.`,
+        },
+      ),
+    ),
+    methods: Type.Optional(
+      Type.Array(
+        Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))),
+        {
+          uniqueItems: true,
+          description: `Methods retried without an idempotency header. Defaults to ${list(d.retry.methods)}.`,
+        },
+      ),
+    ),
+    idempotencyHeader: Type.Optional(
+      Type.String({
+        pattern: HEADER_NAME_PATTERN,
+        maxLength: 128,
+        description: `A request of any other method is retried only when it carries this header. Defaults to ${d.retry.idempotencyHeader}.`,
+        [MESSAGE_KEY]: 'must be an HTTP header name',
+      }),
+    ),
+    respectRetryAfter: Type.Optional(
+      Type.Boolean({
+        description: `Wait as long as the vendor's Retry-After asks before the next attempt. Defaults to ${d.retry.respectRetryAfter}.`,
+      }),
+    ),
+    maxRetryAfter: Type.Optional(
+      Duration(
+        'A longer Retry-After ends the retries and the caller gets that response at once.',
+        d.retry.maxRetryAfter,
+      ),
+    ),
+    budget: Type.Optional(
+      Type.Object(
+        {
+          percent: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 100,
+              description: `Retries in the last ${RETRY_BUDGET_WINDOW} may be at most this share of the calls in it. Defaults to ${d.retry.budget.percent}.`,
+            }),
+          ),
+          minPerSecond: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              description: `Retries per second always allowed, whatever the share. Defaults to ${d.retry.budget.minPerSecond}.`,
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'Caps the extra load retries put on a failing vendor.' },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'Which failures are retried, and how.' },
+);
+
+const CircuitBreaker = Type.Object(
+  {
+    consecutiveFailures: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        description: `Open after this many failures in a row. The default mode, with ${d.circuitBreaker.consecutiveFailures}.`,
+      }),
+    ),
+    failureRate: Type.Optional(
+      Type.Object(
+        {
+          threshold: Type.Number({
+            exclusiveMinimum: 0,
+            exclusiveMaximum: 1,
+            description: 'Open when the failed share of calls in the window reaches this (0 < threshold < 1).',
+          }),
+          window: Duration('Sliding window the share is measured over.'),
+          minimumRequests: Type.Integer({
+            minimum: 1,
+            description: 'Calls the window must hold before the breaker may open.',
+          }),
+        },
+        { additionalProperties: false, description: 'Open on a failure rate instead of consecutive failures.' },
+      ),
+    ),
+    halfOpenAfter: Type.Optional(
+      Duration('How long the circuit stays open before one probe call is let through.', d.circuitBreaker.halfOpenAfter),
+    ),
+    failOn: Type.Optional(
+      Type.Array(
+        Type.String({
+          pattern: FAIL_ON_PATTERN,
+          maxLength: 16,
+          [MESSAGE_KEY]: 'must be connect-failure, reset, timeout, 5xx or a 5xx status code like "503" (4xx never trip the breaker)',
+        }),
+        {
+          uniqueItems: true,
+          maxItems: 64,
+          description: `Failures the breaker counts; 4xx are the caller's fault and never count. Defaults to ${list(d.circuitBreaker.failOn)}.`,
+        },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Stops calling a vendor that keeps failing, and probes it before trusting it again.',
+    ...withRules([
+      {
+        cel: '!(has(self.consecutiveFailures) && has(self.failureRate))',
+        message: 'set either consecutiveFailures or failureRate, not both',
+        holds: (self: { consecutiveFailures?: number; failureRate?: unknown }) =>
+          !(self.consecutiveFailures !== undefined && self.failureRate !== undefined),
+      },
+    ]),
+  },
+);
+
+const RateLimit = Type.Object(
+  {
+    requests: Type.Integer({ minimum: 1, description: 'Calls allowed per `per`.' }),
+    per: Type.Optional(Duration('The period `requests` refers to.', d.rateLimit.per)),
+    burst: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Tokens the bucket holds, i.e. the largest burst. Defaults to requests.' }),
+    ),
+    whenExceeded: Type.Optional(
+      Type.Union(
+        WHEN_EXCEEDED.map((m) => Type.Literal(m)),
+        {
+          description: `queue: wait for a token up to maxQueueWait; reject: answer 429 rate_limited at once. Defaults to ${d.rateLimit.whenExceeded}.`,
+        },
+      ),
+    ),
+    maxQueueWait: Type.Optional(
+      Duration('Longest wait for a token; a call that cannot get one in time is rejected at once.', d.rateLimit.maxQueueWait),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Token bucket in front of the vendor. None unless given.',
+    ...withRules([
+      {
+        cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",
+        fieldPath: '.maxQueueWait',
+        message: 'applies only when whenExceeded is queue',
+        holds: (self: { maxQueueWait?: string; whenExceeded?: string }) =>
+          self.maxQueueWait === undefined || self.whenExceeded === undefined || self.whenExceeded === 'queue',
+      },
+    ]),
+  },
+);
+
+const Bulkhead = Type.Object(
+  {
+    maxConcurrent: Type.Integer({ minimum: 1, description: 'Calls in flight to the vendor at once.' }),
+    maxQueued: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: `Calls waiting for a slot; beyond them, 503 bulkhead_full. Defaults to ${d.bulkhead.maxQueued}.`,
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Caps concurrency towards the vendor. None unless given.' },
+);
+
+const Fallback = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Integer({ minimum: 200, maximum: 599, description: `Status of the fallback response. Defaults to ${d.fallback.status}.` }),
+    ),
+    headers: Type.Optional(
+      Type.Record(Type.String(), Type.String({ maxLength: 4096 }), {
+        description: 'Headers of the fallback response.',
+        maxProperties: 32,
+      }),
+    ),
+    body: Type.Optional(Type.String({ maxLength: 65536, description: 'Body of the fallback response. Defaults to empty.' })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Response served instead of circuit_open, upstream_unreachable and deadline_exceeded. None unless given.',
+  },
+);
+
+const Auth = Type.Object(
+  {
+    header: Type.Optional(
+      Type.String({
+        pattern: HEADER_NAME_PATTERN,
+        maxLength: 128,
+        description: `Header that carries the credential. Defaults to ${d.auth.header}.`,
+        [MESSAGE_KEY]: 'must be an HTTP header name',
+        ...withRules([
+          {
+            cel: `!(self.lowerAscii() in [${RESERVED_HEADERS.map((h) => `'${h}'`).join(', ')}])`,
+            message: 'must not be Host, Content-Length or a hop-by-hop header',
+            holds: (self: string) => !RESERVED_HEADERS.includes(self.toLowerCase()),
+          },
+        ]),
+      }),
+    ),
+    prefix: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Written before the secret value, e.g. "Bearer ". Defaults to empty.' }),
+    ),
+    secretRef: SecretKeyRef('The credential. Mounted into the sidecar only; the app container never sees it.'),
+  },
+  { additionalProperties: false, description: 'Credential the sidecar adds to every call.' },
+);
+
+export const ExternalIntegrationSpec = Type.Object(
+  {
+    upstream: Upstream,
+    timeouts: Type.Optional(Timeouts),
+    retry: Type.Optional(Retry),
+    circuitBreaker: Type.Optional(CircuitBreaker),
+    rateLimit: Type.Optional(RateLimit),
+    bulkhead: Type.Optional(Bulkhead),
+    fallback: Type.Optional(Fallback),
+    auth: Type.Optional(Auth),
+  },
+  { additionalProperties: false, description: 'The vendor API and the resilience policy applied to every call to it.' },
+);
+
+const Condition = Type.Object(
+  {
+    type: Type.String({ maxLength: 316, description: 'Ready.' }),
+    status: Type.Union([Type.Literal('True'), Type.Literal('False'), Type.Literal('Unknown')]),
+    reason: Type.Optional(Type.String({ maxLength: 1024 })),
+    message: Type.Optional(Type.String({ maxLength: 32768 })),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+    lastTransitionTime: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ExternalIntegrationStatus = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'Generation the status describes.' })),
+    conditions: Type.Optional(Type.Array(Condition, { description: 'Ready, with a reason and a precise message.' })),
+    url: Type.Optional(Type.String({ description: 'Where apps in the namespace call this integration.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Metadata = Type.Object(
+  {
+    name: Type.String({
+      pattern: INTEGRATION_NAME_PATTERN,
+      maxLength: INTEGRATION_NAME_MAX_LENGTH,
+      [MESSAGE_KEY]: `must be a DNS label (lower-case letters, digits and "-", at most ${INTEGRATION_NAME_MAX_LENGTH} characters): it names the URL path and the env var`,
+    }),
+    namespace: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+
+/** The CRD's twin of `Metadata.name`'s pattern: only the root object's CEL can read `metadata.name`. */
+export const NAME_RULE: Omit<Rule, 'holds'> = {
+  cel: `self.metadata.name.matches('${INTEGRATION_NAME_PATTERN}') && size(self.metadata.name) <= ${INTEGRATION_NAME_MAX_LENGTH}`,
+  message: `metadata.name must be a DNS label (lower-case letters, digits and "-", at most ${INTEGRATION_NAME_MAX_LENGTH} characters): it names the URL path and the env var`,
+};
+
+export const ExternalIntegration = Type.Object(
+  {
+    apiVersion: Type.Literal(API_VERSION, { [MESSAGE_KEY]: `must be ${API_VERSION}` }),
+    kind: Type.Literal(KIND, { [MESSAGE_KEY]: `must be ${KIND}` }),
+    metadata: Metadata,
+    spec: ExternalIntegrationSpec,
+    status: Type.Optional(ExternalIntegrationStatus),
+  },
+  { additionalProperties: false },
+);
+
+export type ExternalIntegration = Static<typeof ExternalIntegration>;
+export type ExternalIntegrationSpec = Static<typeof ExternalIntegrationSpec>;
+export type ExternalIntegrationStatus = Static<typeof ExternalIntegrationStatus>;
+export type Condition = Static<typeof Condition>;

@@ -1,0 +1,43 @@
+// pino JSON to stdout for both programs. Credentials never reach a log line: request headers are not
+// logged at all, and the redaction below is a second line of defence for code that logs objects.
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const REDACT = [
+  'headers.authorization',
+  'headers["proxy-authorization"]',
+  'headers.cookie',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'secret',
+  'token',
+  'body',
+];
+
+export interface LoggerOptions {
+  readonly level: string;
+  readonly name: string;
+  /** Where lines go; stdout unless a test captures them. */
+  readonly destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  if (!(LOG_LEVELS as readonly string[]).includes(options.level)) {
+    throw new RangeError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.level)}`);
+  }
+  return pino(
+    {
+      name: options.name,
+      level: options.level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    // Asynchronous writes keep logging off the request path; shutdown flushes them.
+    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+  );
+}
