@@ -30,8 +30,33 @@ export const ANNOTATION_SIDECAR_CPU = `${GROUP}/sidecar-cpu`;
 export const ANNOTATION_SIDECAR_MEMORY = `${GROUP}/sidecar-memory`;
 export const ANNOTATION_CONFIG_HASH = `${GROUP}/config-hash`;
 export const LABEL_INJECTION = `${GROUP}/injection`;
+/** Value of LABEL_INJECTION on a namespace whose pods all get the sidecar. */
+export const INJECTION_ENABLED = 'enabled';
+/** Pod annotation values; anything else is neither an opt-in nor an opt-out. */
+export const INJECT_TRUE = 'true';
+export const INJECT_FALSE = 'false';
 
 export const SIDECAR_CONTAINER_NAME = 'breakwater';
+/** The CLI inside the image and the subcommand that runs the proxy. */
+export const SIDECAR_COMMAND = ['breakwater', 'sidecar'] as const;
+/** Non-root user and group the sidecar runs as (the image's user). */
+export const SIDECAR_UID = 65532;
+export const SIDECAR_ADMIN_PORT_NAME = 'bw-admin';
+export const CONFIG_VOLUME_NAME = 'breakwater-config';
+export const SECRET_VOLUME_PREFIX = 'bw-secret-';
+export const HEALTH_PATH = '/healthz';
+export const READY_PATH = '/readyz';
+export const METRICS_PATH = '/metrics';
+
+/** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
+export const WEBHOOK_PATH = '/mutate-pods';
+export const WEBHOOK_NAME = `inject.${GROUP}`;
+export const WEBHOOK_CONFIGURATION_NAME = 'breakwater';
+export const WEBHOOK_SERVICE_NAME = 'breakwater-webhook';
+/** Secret in the operator's namespace holding the webhook CA and serving certificate. */
+export const WEBHOOK_CERT_SECRET_NAME = 'breakwater-webhook-certs';
+/** Field manager for everything the operator writes. */
+export const FIELD_MANAGER = 'breakwater-operator';
 export const ENV_PREFIX = 'BREAKWATER_';
 /** Base URL of the proxy, set in every app container next to the per-integration variables. */
 export const ENV_PROXY_URL = `${ENV_PREFIX}URL`;
