@@ -6,11 +6,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // A copy of the parts of the repo the generator reads, where the schema can be changed freely.
 const work = mkdtempSync(join(tmpdir(), 'breakwater-gen-'));
-for (const path of ['src/api', 'hack/gen-crd.ts', 'crds', 'charts/breakwater/crds', 'package.json']) cpSync(path, join(work, path), { recursive: true });
+for (const path of ['src/api', 'hack/generate.ts', 'crds', 'charts/breakwater/crds', 'docs', 'package.json']) cpSync(path, join(work, path), { recursive: true });
 symlinkSync(resolve('node_modules'), join(work, 'node_modules'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const check = () => spawnSync(process.execPath, ['hack/gen-crd.ts', '--check'], { cwd: work, encoding: 'utf8' });
+const check = () => spawnSync(process.execPath, ['hack/generate.ts', '--check'], { cwd: work, encoding: 'utf8' });
 
 describe('the CRD drift check', () => {
   it('passes on the committed CRD', () => {
@@ -28,7 +28,7 @@ describe('the CRD drift check', () => {
     expect(stale.stderr).toContain('crds/breakwater.dev_externalintegrations.yaml');
     expect(stale.stderr).toContain('npm run gen');
 
-    execFileSync(process.execPath, ['hack/gen-crd.ts'], { cwd: work });
+    execFileSync(process.execPath, ['hack/generate.ts'], { cwd: work });
     expect(check().status).toBe(0);
     expect(readFileSync(join(work, 'crds/breakwater.dev_externalintegrations.yaml'), 'utf8')).toContain('maximum: 12');
   });
