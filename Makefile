@@ -37,11 +37,11 @@ lint: deps ## eslint, including the import-direction rules
 typecheck: deps ## tsc --noEmit (strict)
 	npx tsc --noEmit
 
-gen: deps ## Regenerate crds/ from the schema in src/api/
-	node hack/gen-crd.ts
+gen: deps ## Regenerate crds/ and docs/reference.md from src/api/
+	node hack/generate.ts
 
-gen-check: deps ## Fail when crds/ differs from what the schema generates
-	node hack/gen-crd.ts --check
+gen-check: deps ## Fail when crds/ or docs/reference.md differ from src/api/
+	node hack/generate.ts --check
 
 # Each suite also writes a JSON report; .ci/run sums them into the totals line CI reads.
 VITEST = npx vitest run --reporter=default --reporter=json
@@ -59,6 +59,9 @@ cluster-up: deps k8s-tools ## Run the test control plane (with a fake node) unti
 	node hack/cluster-up.ts
 
 test: lint typecheck gen-check test-unit test-k8s ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes
+
+demo: deps ## A misbehaving vendor, called directly and through the sidecar, side by side (no cluster)
+	node cmd/breakwater.ts demo
 
 build: deps ## Compile to dist/ for the container image
 	npx tsc -p tsconfig.build.json

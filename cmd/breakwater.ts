@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // The one Breakwater command. Each subcommand lives in its own file beside this one.
 import { UsageError } from '../src/runtime/flags.ts';
+import { demo } from './demo.ts';
 import { validate } from './validate.ts';
 
 const SUBCOMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   validate,
+  demo,
 };
 
 const HELP = `usage: breakwater <command> [flags]
 
 commands:
-  validate FILE…   check ExternalIntegration files; exit 1 if any is invalid`;
+  validate FILE…   check ExternalIntegration files; exit 1 if any is invalid
+  demo             a misbehaving vendor called directly and through the sidecar, side by side`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,0 +1,105 @@
+// `make demo`: two identical misbehaving vendors on loopback, one called directly and one through the
+// real sidecar, the same open-loop traffic against both, and what each did to the app, second by second.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { integrationUrl, parseIntegrations, renderIntegrations } from '../api/index.ts';
+import { LINE_HEADER, line, summary, Tally, type CircuitState } from './report.ts';
+import { circuitState, retries, startSidecarProcess } from './sidecar-process.ts';
+import { startTraffic } from './traffic.ts';
+import { PHASES, phaseAt, startVendor } from './vendor.ts';
+
+export interface DemoOptions {
+  /** The `breakwater` entry point to run as the sidecar. */
+  readonly cli: string;
+  readonly configFile: string;
+  readonly phaseMs: number;
+  readonly ratePerSecond: number;
+  readonly out: (text: string) => void;
+  readonly signal: AbortSignal;
+}
+
+/** The app's own patience: what a caller without Breakwater would configure. */
+const CLIENT_TIMEOUT_MS = 2000;
+const FALLBACK_MARKER = '"source":"fallback"';
+const BREAKER_POLL_MS = 50;
+
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const { integrations, problems } = parseIntegrations(await readFile(options.configFile, 'utf8'));
+  const integration = integrations[0];
+  if (!integration || problems.length > 0) throw new Error(`${options.configFile} must hold one valid integration`);
+  const name = integration.metadata.name;
+
+  const work = await mkdtemp(join(tmpdir(), 'breakwater-demo-'));
+  const clock = { phaseMs: options.phaseMs, startedAt: 0 };
+  const [direct, proxied] = [await startVendor(clock), await startVendor(clock)];
+  const config = join(work, 'integrations.yaml');
+  await writeFile(config, renderIntegrations([{ ...integration, spec: { ...integration.spec, upstream: { url: proxied.url } } }]));
+  const sidecar = await startSidecarProcess(options.cli, config, join(work, 'sidecar.log'));
+
+  const tallies = { direct: new Tally(), proxied: new Tally() };
+  const transitions: string[] = [];
+  let breaker: CircuitState = 'closed';
+  let changedThisSecond = false;
+  const pollBreaker = setInterval(() => {
+    void sidecar.metrics().then((text) => {
+      const state = circuitState(text, name);
+      if (state && state !== breaker) {
+        breaker = state;
+        changedThisSecond = true;
+        transitions.push(state);
+      }
+    }, () => undefined);
+  }, BREAKER_POLL_MS);
+
+  try {
+    options.out(`vendor ${direct.url} called directly; vendor ${proxied.url} behind ${integrationUrl(name, sidecar.proxyPort)}`);
+    options.out(`phases of ${options.phaseMs / 1000}s: ${PHASES.join(' → ')}; ${options.ratePerSecond} calls/s to each; sidecar log: ${join(work, 'sidecar.log')}\n`);
+    options.out(LINE_HEADER);
+    clock.startedAt = Date.now();
+    const intervalMs = 1000 / options.ratePerSecond;
+    const traffic = [
+      startTraffic({ url: `${direct.url}/quote`, intervalMs, clientTimeoutMs: CLIENT_TIMEOUT_MS, onSample: (s) => tallies.direct.add(s) }),
+      startTraffic({
+        url: `${integrationUrl(name, sidecar.proxyPort)}/quote`,
+        intervalMs,
+        clientTimeoutMs: CLIENT_TIMEOUT_MS,
+        fallbackMarker: FALLBACK_MARKER,
+        onSample: (s) => tallies.proxied.add(s),
+      }),
+    ];
+    const seconds = Math.round((PHASES.length * options.phaseMs) / 1000);
+    for (let second = 1; second <= seconds && !options.signal.aborted; second++) {
+      await sleep(clock.startedAt + second * 1000 - Date.now(), options.signal);
+      const from = clock.startedAt + (second - 1) * 1000;
+      const window = (t: Tally) => t.since(from).filter((s) => s.at < from + 1000);
+      options.out(line(second, phaseAt(clock, from), window(tallies.direct), window(tallies.proxied), breaker, changedThisSecond ? ' ←' : ''));
+      changedThisSecond = false;
+    }
+    await Promise.all(traffic.map((t) => t.stop()));
+    if (options.signal.aborted) return;
+    options.out(`\nSummary over ${seconds}s\n`);
+    options.out(
+      summary({
+        direct: tallies.direct.samples,
+        proxied: tallies.proxied.samples,
+        directVendorCalls: direct.calls,
+        proxiedVendorCalls: proxied.calls,
+        retries: retries(await sidecar.metrics(), name),
+        transitions,
+      }),
+    );
+  } finally {
+    clearInterval(pollBreaker);
+    await sidecar.stop();
+    await Promise.all([direct.close(), proxied.close()]);
+    if (!options.signal.aborted) await rm(work, { recursive: true, force: true });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
