@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The one Breakwater command. Each subcommand lives in its own file beside this one.
-import { UsageError } from '../src/runtime/flags.ts';
+import { HelpRequested, usage, UsageError } from '../src/runtime/flags.ts';
 import { demo } from './demo.ts';
+import { sidecar } from './sidecar.ts';
 import { validate } from './validate.ts';
 
 const SUBCOMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
+  sidecar,
   validate,
   demo,
 };
@@ -12,6 +14,7 @@ const SUBCOMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> 
 const HELP = `usage: breakwater <command> [flags]
 
 commands:
+  sidecar          run the proxy: --config FILE, --port 15080, --admin-port 15090 (sidecar --help for all flags)
   validate FILE…   check ExternalIntegration files; exit 1 if any is invalid
   demo             a misbehaving vendor called directly and through the sidecar, side by side`;
 
@@ -29,7 +32,9 @@ async function main(argv: readonly string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError) {
+  if (error instanceof HelpRequested) {
+    console.log(usage(process.argv[2] ?? '', error.specs));
+  } else if (error instanceof UsageError) {
     console.error(error.message);
     process.exitCode = error.exitCode;
   } else throw error;

@@ -57,6 +57,15 @@ export const WEBHOOK_SERVICE_NAME = 'breakwater-webhook';
 export const WEBHOOK_CERT_SECRET_NAME = 'breakwater-webhook-certs';
 /** Field manager for everything the operator writes. */
 export const FIELD_MANAGER = 'breakwater-operator';
+/** The Lease the operator's replicas compete for; only its holder reconciles. */
+export const LEASE_NAME = 'breakwater-operator';
+/** `reportingController` of the Events the operator records. */
+export const EVENT_REPORTING_CONTROLLER = `${GROUP}/operator`;
+/** The status condition of an ExternalIntegration, and its reasons (also the reasons of its Events). */
+export const CONDITION_READY = 'Ready';
+export const REASON_CONFIGURED = 'Configured';
+export const REASON_INVALID_SPEC = 'InvalidSpec';
+export const REASON_SECRET_NOT_FOUND = 'SecretNotFound';
 export const ENV_PREFIX = 'BREAKWATER_';
 /** Base URL of the proxy, set in every app container next to the per-integration variables. */
 export const ENV_PROXY_URL = `${ENV_PREFIX}URL`;

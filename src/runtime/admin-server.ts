@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { HEALTH_PATH, METRICS_PATH, READY_PATH } from '../api/names.ts';
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -24,12 +25,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    if (path === '/healthz') {
+    if (path === HEALTH_PATH) {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (path === '/readyz') {
+    } else if (path === READY_PATH) {
       const reason = options.notReadyReason();
       res.writeHead(reason ? 503 : 200, { 'content-type': 'text/plain' }).end(reason ? `not ready: ${reason}\n` : 'ok\n');
-    } else if (path === '/metrics') {
+    } else if (path === METRICS_PATH) {
       options.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
         (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),

@@ -3,3 +3,4 @@ export * from './flags.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
 export * from './shutdown.ts';
+export * from './version.ts';

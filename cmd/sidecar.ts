@@ -1,0 +1,61 @@
+// `breakwater sidecar`: parse flags, load the config (invalid → message and exit before binding), serve
+// the proxy on 127.0.0.1 and the admin port, log the bound addresses, drain on SIGTERM.
+import { CONFIG_PATH, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
+import { parseDuration, isDuration } from '../src/api/duration.ts';
+import { createLogger } from '../src/runtime/logger.ts';
+import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
+import { waitForShutdown } from '../src/runtime/shutdown.ts';
+import { ConfigError, SIDECAR_DEFAULTS, startSidecar } from '../src/sidecar/index.ts';
+
+const FLAGS = {
+  config: { type: 'string', default: CONFIG_PATH, description: 'file of ExternalIntegration documents, reloaded on change' },
+  port: { type: 'integer', default: PROXY_PORT, description: `proxy port, on ${PROXY_HOST} only` },
+  'admin-port': { type: 'integer', default: SIDECAR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
+  'secrets-dir': { type: 'string', default: SECRETS_DIR, description: "a secret name's key is the file <dir>/<name>/<key>" },
+  'log-level': { type: 'string', default: 'info', description: 'trace, debug, info, warn, error, fatal or silent' },
+  'log-sample-rate': { type: 'string', default: String(SIDECAR_DEFAULTS.logSampleRate), description: 'share of calls logged at info, 0 to 1' },
+  'retry-buffer': { type: 'integer', default: SIDECAR_DEFAULTS.retryBufferBytes, description: 'bytes of request body buffered for retries; larger bodies stream, attempted once' },
+  'max-request-body': { type: 'integer', default: SIDECAR_DEFAULTS.maxRequestBodyBytes, description: 'larger request bodies get 413 request_too_large' },
+  'drain-timeout': { type: 'string', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
+} as const;
+
+export async function sidecar(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage('sidecar', FLAGS));
+    return 0;
+  }
+  const { values: flags, positionals } = parseFlags(FLAGS, argv);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('sidecar', FLAGS)}`);
+  const sampleRate = Number(flags['log-sample-rate']);
+  if (!(sampleRate >= 0 && sampleRate <= 1)) throw new UsageError(`--log-sample-rate must be between 0 and 1, got ${JSON.stringify(flags['log-sample-rate'])}`);
+  if (!isDuration(flags['drain-timeout'])) throw new UsageError(`--drain-timeout must be a duration like 20s, got ${JSON.stringify(flags['drain-timeout'])}`);
+  let logger;
+  try {
+    logger = createLogger({ level: flags['log-level'], name: 'breakwater-sidecar' });
+  } catch (error) {
+    throw new UsageError(`--log-level: ${(error as Error).message}`);
+  }
+
+  let sidecar;
+  try {
+    sidecar = await startSidecar({
+      configPath: flags.config,
+      port: flags.port,
+      adminPort: flags['admin-port'],
+      secretsDir: flags['secrets-dir'],
+      logger,
+      logSampleRate: sampleRate,
+      retryBufferBytes: flags['retry-buffer'],
+      maxRequestBodyBytes: flags['max-request-body'],
+    });
+  } catch (error) {
+    logger.flush();
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  logger.info({ proxy: `${PROXY_HOST}:${sidecar.port}`, admin: `:${sidecar.adminPort}` }, 'listening');
+  // Lines are written in 4 KiB batches; whoever waits for the bound addresses should not wait for more.
+  logger.flush();
+  const graceMs = parseDuration(flags['drain-timeout']);
+  return waitForShutdown({ logger, graceMs, drain: () => sidecar.drain(graceMs) });
+}

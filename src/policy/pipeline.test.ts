@@ -1,0 +1,125 @@
+import { CircuitState, isBrokenCircuitError } from 'cockatiel';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { resolveSpec } from '../api/resolve.ts';
+import type { ExternalIntegrationSpec } from '../api/schema.ts';
+import type { Call } from './call.ts';
+import { DeadlineExceededError, UpstreamFailure } from './errors.ts';
+import { CompiledPolicy, type AttemptResult } from './pipeline.ts';
+
+interface Scripted extends AttemptResult {
+  discarded: boolean;
+}
+
+/** Attempts answer from a script: a status, or an error code thrown like undici would. */
+function scripted(steps: (number | string)[]) {
+  const log: string[] = [];
+  const attempt = async (call: Call, _signal: AbortSignal, _request: null): Promise<Scripted> => {
+    const step = steps.shift() ?? 200;
+    log.push(String(step));
+    if (typeof step === 'string') throw Object.assign(new Error(step), { code: step });
+    const result: Scripted = {
+      call,
+      statusCode: step,
+      retryAfter: undefined,
+      discarded: false,
+      discard: () => {
+        result.discarded = true;
+      },
+    };
+    return result;
+  };
+  return { attempt, log };
+}
+
+const policy = (spec: Partial<ExternalIntegrationSpec>) =>
+  new CompiledPolicy(resolveSpec({ upstream: { url: 'http://127.0.0.1:1' }, ...spec }), { now: Date.now, random: () => 1 });
+
+describe('CompiledPolicy', () => {
+  beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it('retries retryable failures with backoff and returns the last response when attempts run out', async () => {
+    const p = policy({ retry: { maxAttempts: 3, backoff: { initial: '100ms', max: '1s', jitter: 'none' } } });
+    const { attempt, log } = scripted(['ECONNRESET', 503, 503]);
+    const call = p.startCall();
+    const done = p.execute(call, attempt, null, true);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(log).toEqual(['ECONNRESET', '503']);
+    await vi.advanceTimersByTimeAsync(200);
+    const result = await done;
+    expect(log).toEqual(['ECONNRESET', '503', '503']);
+    expect(result.statusCode).toBe(503);
+    expect((result as Scripted).discarded).toBe(false);
+    expect(call.attempts).toBe(3);
+  });
+
+  it('runs a non-replayable call once', async () => {
+    const p = policy({});
+    const { attempt, log } = scripted([503, 200]);
+    expect((await p.execute(p.startCall(), attempt, null, false)).statusCode).toBe(503);
+    expect(log).toEqual(['503']);
+  });
+
+  it('goes closed → open when the breaker trips mid-retry, stops, then half-open → closed after halfOpenAfter', async () => {
+    const p = policy({
+      retry: { maxAttempts: 5, backoff: { initial: '10ms', max: '10ms', jitter: 'none' } },
+      circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '1s' },
+    });
+    const states: CircuitState[] = [];
+    p.breaker.onStateChange((s) => states.push(s));
+    const { attempt, log } = scripted([503, 503]);
+    const call = p.startCall();
+    const done = p.execute(call, attempt, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(isBrokenCircuitError(await done)).toBe(true);
+    expect(log).toEqual(['503', '503']);
+    expect(states).toEqual([CircuitState.Open]);
+    expect(p.msUntilHalfOpen()).toBe(1000);
+
+    await expect(p.execute(p.startCall(), attempt, null, true)).rejects.toSatisfy(isBrokenCircuitError);
+    expect(log).toHaveLength(2);
+
+    vi.advanceTimersByTime(1000);
+    expect((await p.execute(p.startCall(), attempt, null, true)).statusCode).toBe(200);
+    expect(states).toEqual([CircuitState.Open, CircuitState.HalfOpen, CircuitState.Closed]);
+  });
+
+  it('never counts a 4xx against the breaker', async () => {
+    const p = policy({ circuitBreaker: { consecutiveFailures: 2 } });
+    const { attempt } = scripted([404, 404, 404]);
+    for (let i = 0; i < 3; i++) await p.execute(p.startCall(), attempt, null, true);
+    expect(p.breaker.state).toBe(CircuitState.Closed);
+  });
+
+  it('opens the failure-rate breaker only once the window holds minimumRequests calls', async () => {
+    const p = policy({ retry: { maxAttempts: 1 }, circuitBreaker: { failureRate: { threshold: 0.5, window: '10s', minimumRequests: 4 } } });
+    const { attempt } = scripted([500, 500, 500, 500]);
+    for (let i = 0; i < 3; i++) await p.execute(p.startCall(), attempt, null, true);
+    expect(p.breaker.state).toBe(CircuitState.Closed);
+    await p.execute(p.startCall(), attempt, null, true);
+    expect(p.breaker.state).toBe(CircuitState.Open);
+  });
+
+  it('stops retrying when the next backoff would pass the deadline, and rejects at the deadline', async () => {
+    const p = policy({ timeouts: { perAttempt: '1s', total: '1s' }, retry: { maxAttempts: 3, backoff: { initial: '2s', max: '2s', jitter: 'none' } } });
+    const { attempt, log } = scripted([503]);
+    expect((await p.execute(p.startCall(), attempt, null, true)).statusCode).toBe(503);
+    expect(log).toEqual(['503']);
+
+    const hang = async (): Promise<Scripted> => new Promise(() => {});
+    const pending = p.execute(p.startCall(), hang, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await pending).toBeInstanceOf(DeadlineExceededError);
+  });
+
+  it('classifies a per-attempt timeout as a timeout failure', async () => {
+    const p = policy({ timeouts: { perAttempt: '100ms', total: '10s' }, retry: { maxAttempts: 1 } });
+    const slow = (_call: Call, signal: AbortSignal): Promise<Scripted> =>
+      new Promise((_, reject) => signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))));
+    const pending = p.execute(p.startCall(), slow, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    const error = await pending;
+    expect(error).toBeInstanceOf(UpstreamFailure);
+    expect((error as UpstreamFailure).kind).toBe('timeout');
+  });
+});

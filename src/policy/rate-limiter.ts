@@ -1,0 +1,81 @@
+// A token bucket: holds `burst` tokens, refills continuously at `requests` per `perMs`, each call takes
+// one. With `queue`, a call that finds the bucket empty reserves the next token and waits for it, unless
+// that wait (the callers queued ahead included) would exceed `maxQueueWaitMs`: then it is rejected at
+// once instead of after waiting. Reservations drive the token count below zero, which is what keeps the
+// queue FIFO without a list of waiters; an aborted waiter gives its token back.
+import { RateLimitedError } from './errors.ts';
+
+export interface RateLimiterOptions {
+  readonly requests: number;
+  readonly perMs: number;
+  readonly burst: number;
+  readonly whenExceeded: 'queue' | 'reject';
+  readonly maxQueueWaitMs: number;
+  readonly now?: () => number;
+}
+
+export class RateLimiter {
+  private readonly perMsRate: number;
+  private readonly burst: number;
+  private readonly queue: boolean;
+  private readonly maxQueueWaitMs: number;
+  private readonly now: () => number;
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(options: RateLimiterOptions) {
+    this.perMsRate = options.requests / options.perMs;
+    this.burst = options.burst;
+    this.queue = options.whenExceeded === 'queue';
+    this.maxQueueWaitMs = options.maxQueueWaitMs;
+    this.now = options.now ?? Date.now;
+    this.tokens = options.burst;
+    this.refilledAt = this.now();
+  }
+
+  /** Tokens in the bucket now; negative while callers wait for reserved ones. */
+  get available(): number {
+    this.refill();
+    return this.tokens;
+  }
+
+  /**
+   * Takes a token. Returns undefined when one was free, or a promise that resolves when the reserved
+   * token is due. Throws RateLimitedError (with reject, or when the wait would exceed maxQueueWait).
+   */
+  acquire(signal?: AbortSignal): Promise<void> | undefined {
+    this.refill();
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return undefined;
+    }
+    const waitMs = (1 - this.tokens) / this.perMsRate;
+    if (!this.queue || waitMs > this.maxQueueWaitMs) throw new RateLimitedError(waitMs);
+    this.tokens -= 1;
+    return this.wait(waitMs, signal);
+  }
+
+  private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.tokens += 1;
+        reject(signal!.reason);
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private refill(): void {
+    const now = this.now();
+    const elapsed = now - this.refilledAt;
+    this.refilledAt = now;
+    // A clock that steps back refills nothing rather than draining the bucket.
+    if (elapsed > 0) this.tokens = Math.min(this.burst, this.tokens + elapsed * this.perMsRate);
+  }
+}

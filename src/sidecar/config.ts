@@ -1,0 +1,77 @@
+// The integrations file: read, validate (the API's validator), compile. A reload builds a complete new
+// table before anything changes; an invalid file or a failed compile leaves the old table in service.
+// The table is one reference read once per request, so a call in flight keeps the integration it began
+// with. Integrations whose key (a hash of the spec) did not change are carried over, with their breaker
+// state, limiter tokens and pool.
+import { readFile } from 'node:fs/promises';
+import { formatProblem, parseIntegrations } from '../api/documents.ts';
+import { Integration, integrationKey, type IntegrationContext } from './integration.ts';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'invalid_config';
+  /** One line per problem, `file:doc name: path: message`. */
+  readonly problems: readonly string[];
+
+  constructor(file: string, problems: readonly string[]) {
+    super(`${file}: invalid configuration, nothing loaded:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+export class IntegrationTable {
+  private current: ReadonlyMap<string, Integration> = new Map();
+  private readonly context: IntegrationContext;
+
+  constructor(context: IntegrationContext) {
+    this.context = context;
+  }
+
+  get(name: string): Integration | undefined {
+    return this.current.get(name);
+  }
+
+  names(): string[] {
+    return [...this.current.keys()];
+  }
+
+  /** Reads, validates and compiles `file`, then swaps it in. Throws ConfigError and changes nothing on failure. */
+  async load(file: string): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(file, [(error as Error).message]);
+    }
+    const { integrations, problems } = parseIntegrations(text);
+    if (problems.length > 0) throw new ConfigError(file, problems.map((p) => formatProblem(file, p)));
+
+    const next = new Map<string, Integration>();
+    const built: Integration[] = [];
+    try {
+      for (const doc of integrations) {
+        const key = integrationKey(doc);
+        const kept = this.current.get(doc.metadata.name);
+        if (kept?.key === key) {
+          next.set(kept.name, kept);
+        } else {
+          const integration = new Integration(doc, key, this.context);
+          built.push(integration);
+          next.set(integration.name, integration);
+        }
+      }
+    } catch (error) {
+      for (const integration of built) integration.retire(!this.current.has(integration.name));
+      throw new ConfigError(file, [(error as Error).message]);
+    }
+    const previous = this.current;
+    this.current = next;
+    for (const [name, old] of previous) if (next.get(name) !== old) old.retire(!next.has(name));
+  }
+
+  /** Retires every integration (shutdown). */
+  close(): void {
+    for (const integration of this.current.values()) integration.retire(true);
+    this.current = new Map();
+  }
+}

@@ -1,0 +1,54 @@
+// The one place that writes a response the sidecar makes itself: DESIGN's error JSON with its status
+// from src/api/errors.ts, Retry-After where known, x-breakwater-attempts after any attempt, or the
+// integration's fallback where it replaces the error.
+import type { ServerResponse } from 'node:http';
+import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
+import type { ResolvedSpec } from '../api/resolve.ts';
+import { formatRetryAfter } from '../policy/retry-after.ts';
+import { ATTEMPTS } from './headers.ts';
+
+export interface SidecarError {
+  readonly code: SidecarErrorCode;
+  readonly message: string;
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * The vendor gave no answer: the fallback stands in. Load shedding (rate_limited, bulkhead_full) tells
+ * the caller to back off and is never replaced, nor is an answer the vendor did send.
+ */
+const FALLBACK_REPLACES: ReadonlySet<SidecarErrorCode> = new Set(['circuit_open', 'upstream_unreachable', 'deadline_exceeded']);
+
+export interface ErrorTarget {
+  readonly name: string;
+  readonly fallback?: ResolvedSpec['fallback'];
+  /** Attempts sent to the vendor; 0 writes no x-breakwater-attempts. */
+  readonly attempts: number;
+}
+
+/** Writes the response and returns the call's outcome label: `fallback` or the error code. */
+export function toErrorResponse(res: ServerResponse, error: SidecarError, target: ErrorTarget): string {
+  if (res.headersSent) {
+    // The vendor's answer is already on its way; a broken connection is the only honest signal left.
+    res.destroy();
+    return error.code;
+  }
+  const attempts = target.attempts > 0 ? { [ATTEMPTS]: String(target.attempts) } : undefined;
+  const fallback = target.fallback;
+  if (fallback && FALLBACK_REPLACES.has(error.code)) {
+    const body = Buffer.from(fallback.body);
+    res.writeHead(fallback.status, { ...fallback.headers, ...attempts, 'content-length': body.length }).end(body);
+    return 'fallback';
+  }
+  const body = Buffer.from(JSON.stringify({ error: error.code, integration: target.name, message: error.message }));
+  res.writeHead(SIDECAR_ERRORS[error.code].status, {
+    'content-type': 'application/json',
+    'content-length': body.length,
+    ...(error.retryAfterMs !== undefined && { 'retry-after': formatRetryAfter(error.retryAfterMs) }),
+    ...attempts,
+    // The unread body of a refused upload would otherwise have to be drained before the next request.
+    ...(error.code === 'request_too_large' && { connection: 'close' }),
+  });
+  res.end(body);
+  return error.code;
+}

@@ -1,0 +1,99 @@
+// One integration compiled from its resource: the policy pipeline, the upstream pool, the credential
+// and the precomputed header rules. Built once per config load (and kept across loads while its spec
+// is unchanged); the request path only reads it.
+import { createHash } from 'node:crypto';
+import { CircuitState, type IDisposable } from 'cockatiel';
+import { resolveSpec, type ResolvedSpec } from '../api/resolve.ts';
+import type { ExternalIntegration } from '../api/schema.ts';
+import { CompiledPolicy, type PolicyOptions } from '../policy/pipeline.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { SecretFile, secretPath } from './credentials.ts';
+import type { HeaderRules } from './headers.ts';
+import { CIRCUIT_GAUGE, type IntegrationMetrics, type SidecarMetrics } from './metrics.ts';
+import { Upstream } from './upstream.ts';
+
+export interface IntegrationContext {
+  readonly secretsDir: string;
+  readonly secretPollMs: number;
+  readonly maxConnectionsPerUpstream: number;
+  readonly logger: Logger;
+  readonly metrics: SidecarMetrics;
+  readonly policy: PolicyOptions;
+}
+
+const STATE_NAMES: Record<CircuitState, keyof typeof CIRCUIT_GAUGE> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Open]: 'open',
+  [CircuitState.Isolated]: 'open',
+};
+
+/** Identity of an integration's configuration: equal keys mean nothing about it changed. */
+export function integrationKey(doc: ExternalIntegration): string {
+  return createHash('sha256').update(doc.metadata.name).update('\0').update(JSON.stringify(doc.spec)).digest('hex');
+}
+
+export class Integration implements HeaderRules {
+  readonly name: string;
+  readonly key: string;
+  readonly spec: ResolvedSpec;
+  readonly policy: CompiledPolicy;
+  readonly upstream: Upstream;
+  readonly metrics: IntegrationMetrics;
+  readonly logger: Logger;
+  readonly idempotencyHeader: string;
+  readonly authHeader: string | undefined;
+  private readonly authPrefix: string;
+  private readonly secret: SecretFile | undefined;
+  private readonly subscriptions: IDisposable[];
+
+  constructor(doc: ExternalIntegration, key: string, context: IntegrationContext) {
+    this.name = doc.metadata.name;
+    this.key = key;
+    this.spec = resolveSpec(doc.spec);
+    this.logger = context.logger.child({ integration: this.name });
+    this.policy = new CompiledPolicy(this.spec, context.policy);
+    this.upstream = new Upstream(this.spec, {
+      secretsDir: context.secretsDir,
+      maxConnections: this.spec.bulkhead?.maxConcurrent ?? context.maxConnectionsPerUpstream,
+      logger: this.logger,
+    });
+    this.idempotencyHeader = this.policy.idempotency.header;
+    const auth = this.spec.auth;
+    this.authHeader = auth?.header.toLowerCase();
+    this.authPrefix = auth?.prefix ?? '';
+    this.secret = auth && new SecretFile(secretPath(context.secretsDir, auth.secretRef), context.secretPollMs, this.logger);
+
+    const m = context.metrics;
+    this.metrics = m.forIntegration(this.name);
+    const labels = { integration: this.name };
+    m.circuitState.set(labels, CIRCUIT_GAUGE[STATE_NAMES[this.policy.breaker.state]]);
+    this.subscriptions = [
+      this.policy.breaker.onStateChange((state) => {
+        const to = STATE_NAMES[state];
+        m.circuitState.set(labels, CIRCUIT_GAUGE[to]);
+        m.circuitTransitions.inc({ integration: this.name, to });
+        this.logger.warn({ circuit: to }, `circuit ${to}`);
+      }),
+      this.policy.retry.onRetry(() => m.retries.inc(labels)),
+      ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
+    ];
+  }
+
+  /** The credential header's value, read from the (possibly rotated) Secret file. */
+  get authValue(): string | undefined {
+    const value = this.secret?.value;
+    return value === undefined ? undefined : this.authPrefix + value;
+  }
+
+  /**
+   * Taken out of service by a reload. Calls in flight finish on the pool, which closes after them.
+   * `removeSeries` drops its metrics unless a successor with the same name keeps reporting them.
+   */
+  retire(removeSeries: boolean): void {
+    for (const s of this.subscriptions) s.dispose();
+    this.secret?.close();
+    if (removeSeries) this.metrics.remove();
+    this.upstream.close().catch((error: Error) => this.logger.warn({ err: error }, 'closing the upstream pool failed'));
+  }
+}

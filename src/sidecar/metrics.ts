@@ -1,0 +1,124 @@
+// DESIGN's sidecar metrics. Label values are bounded: integration names come from the config, methods
+// from a fixed set (anything else is OTHER), status classes and outcomes from short fixed lists. An
+// integration retired by a reload takes its series with it.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { HTTP_METHODS } from '../api/defaults.ts';
+import { METRIC_PREFIX } from '../runtime/metrics.ts';
+
+const METHODS = new Set<string>(HTTP_METHODS);
+const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+// Third-party calls take milliseconds to tens of seconds; the top bucket sits above a 10s deadline.
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Circuit state gauge values (DESIGN): 0 closed, 1 half-open, 2 open. */
+export const CIRCUIT_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export class SidecarMetrics {
+  readonly requests: Counter<'integration' | 'method' | 'code_class' | 'outcome'>;
+  readonly requestDuration: Histogram<'integration' | 'outcome'>;
+  readonly attemptDuration: Histogram<'integration' | 'outcome'>;
+  readonly retries: Counter<'integration'>;
+  readonly circuitState: Gauge<'integration'>;
+  readonly circuitTransitions: Counter<'integration' | 'to'>;
+  readonly rateLimited: Counter<'integration'>;
+  readonly bulkheadRejected: Counter<'integration'>;
+  readonly fallbacks: Counter<'integration'>;
+  readonly configReloads: Counter<'result'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const p = METRIC_PREFIX;
+    this.requests = new Counter({
+      name: `${p}requests_total`,
+      help: 'Calls answered, by status class and outcome (upstream, fallback, cancelled or a sidecar error code).',
+      labelNames: ['integration', 'method', 'code_class', 'outcome'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: `${p}request_duration_seconds`,
+      help: 'Time from request to response headers, every attempt and wait included.',
+      labelNames: ['integration', 'outcome'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.attemptDuration = new Histogram({
+      name: `${p}attempt_duration_seconds`,
+      help: 'Time of one attempt to response headers (outcome response) or failure (outcome error).',
+      labelNames: ['integration', 'outcome'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.retries = new Counter({ name: `${p}retries_total`, help: 'Retries sent.', labelNames: ['integration'], registers });
+    this.circuitState = new Gauge({
+      name: `${p}circuit_state`,
+      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['integration'],
+      registers,
+    });
+    this.circuitTransitions = new Counter({
+      name: `${p}circuit_transitions_total`,
+      help: 'Circuit breaker state changes, by the state entered.',
+      labelNames: ['integration', 'to'],
+      registers,
+    });
+    this.rateLimited = new Counter({ name: `${p}rate_limited_total`, help: 'Calls rejected by the rate limiter.', labelNames: ['integration'], registers });
+    this.bulkheadRejected = new Counter({ name: `${p}bulkhead_rejected_total`, help: 'Calls rejected by a full bulkhead.', labelNames: ['integration'], registers });
+    this.fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Fallback responses served.', labelNames: ['integration'], registers });
+    this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config loads, by result.', labelNames: ['result'], registers });
+  }
+
+  forIntegration(name: string): IntegrationMetrics {
+    return new IntegrationMetrics(this, name);
+  }
+}
+
+/** One integration's series; remembers every label set it used so that `remove()` can drop them all. */
+export class IntegrationMetrics {
+  readonly name: string;
+  private readonly metrics: SidecarMetrics;
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly outcomes = new Set<string>();
+
+  constructor(metrics: SidecarMetrics, name: string) {
+    this.metrics = metrics;
+    this.name = name;
+  }
+
+  request(method: string, status: number, outcome: string, seconds: number): void {
+    const m = METHODS.has(method) ? method : 'OTHER';
+    const codeClass = CODE_CLASSES[Math.floor(status / 100) - 1] ?? '5xx';
+    const key = `${m} ${codeClass} ${outcome}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.metrics.requests.labels(this.name, m, codeClass, outcome);
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+    this.outcomes.add(outcome);
+    this.metrics.requestDuration.observe({ integration: this.name, outcome }, seconds);
+  }
+
+  fallback(): void {
+    this.metrics.fallbacks.inc({ integration: this.name });
+  }
+
+  rateLimited(): void {
+    this.metrics.rateLimited.inc({ integration: this.name });
+  }
+
+  attempt(outcome: 'response' | 'error', seconds: number): void {
+    this.metrics.attemptDuration.observe({ integration: this.name, outcome }, seconds);
+  }
+
+  remove(): void {
+    const m = this.metrics;
+    for (const key of this.requestChildren.keys()) {
+      const [method, codeClass, outcome] = key.split(' ') as [string, string, string];
+      m.requests.remove(this.name, method, codeClass, outcome);
+    }
+    for (const outcome of this.outcomes) m.requestDuration.remove(this.name, outcome);
+    for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
+    for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);
+    for (const metric of [m.retries, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
+  }
+}

@@ -1,0 +1,44 @@
+// The sidecar's own settings (not an integration's policy): flags of `breakwater sidecar` and options of
+// `startSidecar()`. Ports and paths are in src/api/names.ts; these are the rest, each with its unit.
+import type { Logger } from '../runtime/logger.ts';
+import type { Registry } from 'prom-client';
+import type { PolicyOptions } from '../policy/pipeline.ts';
+
+export const SIDECAR_DEFAULTS = {
+  /** Bytes of request body buffered so a retry can replay it; a larger body streams and is sent once. */
+  retryBufferBytes: 1024 * 1024,
+  /** Bytes of request body accepted at all; more gets 413 request_too_large. */
+  maxRequestBodyBytes: 10 * 1024 * 1024,
+  /** Longest wait for in-flight calls after SIGTERM. */
+  drainTimeout: '20s',
+  /** Share of completed calls logged at info (0 to 1). */
+  logSampleRate: 1,
+  /** Connections to one vendor at most; requests beyond wait in the pool's queue. */
+  maxConnectionsPerUpstream: 256,
+  /** How often a credential file is checked for rotation. */
+  secretPollMs: 1000,
+  /** Quiet time after a config file event before it is read (editors and kubelet write in steps). */
+  configDebounceMs: 50,
+} as const;
+
+export interface SidecarOptions {
+  /** File of ExternalIntegration documents; watched and reloaded on change. */
+  readonly configPath: string;
+  readonly port: number;
+  readonly adminPort: number;
+  /** Where the admin server listens; every interface by default, as in a pod. */
+  readonly adminHost?: string;
+  /** A secret `name`'s `key` is the file `<secretsDir>/<name>/<key>`. */
+  readonly secretsDir: string;
+  readonly logger: Logger;
+  /** A fresh registry when not given. */
+  readonly registry?: Registry;
+  readonly retryBufferBytes?: number;
+  readonly maxRequestBodyBytes?: number;
+  readonly logSampleRate?: number;
+  readonly maxConnectionsPerUpstream?: number;
+  readonly secretPollMs?: number;
+  readonly configDebounceMs?: number;
+  /** Clock and jitter source of every integration's policy (tests make them deterministic). */
+  readonly policy?: PolicyOptions;
+}

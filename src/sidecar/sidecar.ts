@@ -1,0 +1,185 @@
+// `startSidecar()`: the proxy on 127.0.0.1 only (anything that could reach it could spend the pod's
+// credentials), the admin server, the integrations table and its file watch. Used by
+// `breakwater sidecar`, by the tests and by the benchmark, in-process.
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { PROXY_HOST } from '../api/names.ts';
+import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
+import { createRegistry } from '../runtime/metrics.ts';
+import { ConfigError, IntegrationTable } from './config.ts';
+import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
+import { toErrorResponse } from './error-response.ts';
+import { forward, type ForwardContext } from './forward.ts';
+import { SidecarMetrics } from './metrics.ts';
+import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
+import { route } from './router.ts';
+
+export interface Sidecar {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly metrics: SidecarMetrics;
+  /** Names of the integrations in service. */
+  integrations(): string[];
+  /** Loads the config file again now; false (old config kept) when it is invalid. */
+  reload(): Promise<boolean>;
+  /** Stops accepting, waits for calls in flight (at most `timeoutMs`), then releases everything. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const logger = options.logger;
+  const registry = options.registry ?? createRegistry();
+  const metrics = new SidecarMetrics(registry);
+  const table = new IntegrationTable({
+    secretsDir: options.secretsDir,
+    secretPollMs: options.secretPollMs ?? SIDECAR_DEFAULTS.secretPollMs,
+    maxConnectionsPerUpstream: options.maxConnectionsPerUpstream ?? SIDECAR_DEFAULTS.maxConnectionsPerUpstream,
+    logger,
+    metrics,
+    policy: options.policy ?? {},
+  });
+  // A config that does not load at startup is the operator's mistake to see at once: nothing binds.
+  try {
+    await table.load(options.configPath);
+  } catch (error) {
+    metrics.configReloads.inc({ result: 'failure' });
+    throw error;
+  }
+  metrics.configReloads.inc({ result: 'success' });
+  logger.info({ config: options.configPath, integrations: table.names() }, 'config loaded');
+
+  const context: ForwardContext = {
+    limits: {
+      retryBufferBytes: options.retryBufferBytes ?? SIDECAR_DEFAULTS.retryBufferBytes,
+      maxRequestBodyBytes: options.maxRequestBodyBytes ?? SIDECAR_DEFAULTS.maxRequestBodyBytes,
+    },
+    logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
+  };
+
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  let draining = false;
+  const onDone = () => {
+    if (--inFlight === 0) idle?.();
+  };
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    res.once('close', onDone);
+    if (draining) res.setHeader('connection', 'close');
+    const target = route(req.url);
+    if (!target.ok) {
+      toErrorResponse(res, { code: 'bad_request', message: target.message }, { name: '', attempts: 0 });
+      return;
+    }
+    const integration = table.get(target.name);
+    if (integration === undefined) {
+      toErrorResponse(
+        res,
+        { code: 'unknown_integration', message: `no integration named ${JSON.stringify(target.name)}; known: ${table.names().join(', ') || 'none'}` },
+        { name: target.name, attempts: 0 },
+      );
+      return;
+    }
+    forward(req, res, integration, target.rest, context).catch((error: Error) => {
+      integration.logger.error({ err: error }, 'proxying failed');
+      res.destroy();
+    });
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: 'bad_request', integration: '', message: `malformed HTTP request: ${error.code ?? error.message}` });
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, PROXY_HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer({
+      host: options.adminHost ?? '0.0.0.0',
+      port: options.adminPort,
+      registry,
+      notReadyReason: () => (draining ? 'draining' : undefined),
+    });
+  } catch (error) {
+    server.close();
+    table.close();
+    throw error;
+  }
+
+  const reload = async (): Promise<boolean> => {
+    try {
+      await table.load(options.configPath);
+    } catch (error) {
+      metrics.configReloads.inc({ result: 'failure' });
+      logger.error(
+        { config: options.configPath, problems: error instanceof ConfigError ? error.problems : [(error as Error).message] },
+        'config rejected; the previous one stays in service',
+      );
+      return false;
+    }
+    metrics.configReloads.inc({ result: 'success' });
+    logger.info({ config: options.configPath, integrations: table.names() }, 'config reloaded');
+    return true;
+  };
+
+  // The directory also changes for unrelated files (and kubelet's temp entries): reload only on new content.
+  let lastText = await readFile(options.configPath, 'utf8').catch(() => undefined);
+  const reloadIfChanged = async (): Promise<void> => {
+    const text = await readFile(options.configPath, 'utf8').catch(() => undefined);
+    if (text === undefined || text === lastText) return;
+    lastText = text;
+    await reload();
+  };
+  const watcher: ConfigWatcher = watchConfig(
+    options.configPath,
+    options.configDebounceMs ?? SIDECAR_DEFAULTS.configDebounceMs,
+    () => {
+      void reloadIfChanged();
+    },
+    (error) => logger.error({ err: error }, 'config watch failed; changes will not be picked up'),
+  );
+
+  const drain = async (timeoutMs: number): Promise<void> => {
+    if (draining) return;
+    draining = true;
+    watcher.close();
+    server.close();
+    server.closeIdleConnections();
+    if (inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          idle = resolve;
+        }),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (inFlight > 0) logger.warn({ inFlight }, 'drain timed out; closing calls still in flight');
+    }
+    server.closeAllConnections();
+    table.close();
+    await admin.close();
+  };
+
+  return {
+    port: (server.address() as AddressInfo).port,
+    adminPort: admin.port,
+    metrics,
+    integrations: () => table.names(),
+    reload,
+    drain,
+  };
+}

@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['cmd/breakwater.ts', 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('breakwater demo', () => {
+  it('runs every vendor phase and shows the breaker opening and closing, the retries and the fallback', async () => {
+    const { code, stdout, stderr } = await runDemo(['--phase-duration', '1500ms', '--rate', '20']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    for (const phase of ['healthy', 'slow', 'failing', 'rate-limiting']) expect(stdout).toContain(phase);
+    const breaker = /breaker: (.*)$/m.exec(stdout)?.[1] ?? '';
+    expect(breaker).toMatch(/open/);
+    expect(breaker.split(' → ').at(-1)).toBe('closed');
+    expect(Number(/retries made by Breakwater: (\d+)/.exec(stdout)?.[1])).toBeGreaterThan(0);
+    const fallback = /of which the fallback\s+-\s+(\d+)%/.exec(stdout)?.[1];
+    expect(Number(fallback)).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('rejects a bad flag with a usage message', async () => {
+    const { code, stderr } = await runDemo(['--phase-duration', 'soon']);
+    expect(code).toBe(64);
+    expect(stderr).toContain('--phase-duration must be a duration');
+  });
+});

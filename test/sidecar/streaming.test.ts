@@ -1,0 +1,42 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, type ScriptedUpstream } from '../support/upstream.ts';
+import { integration, startHarness, type Harness } from './harness.ts';
+
+describe('streaming responses', () => {
+  let vendor: ScriptedUpstream;
+  let h: Harness;
+
+  beforeAll(async () => {
+    vendor = await startUpstream();
+    h = await startHarness(integration('events', { upstream: { url: vendor.url }, timeouts: { perAttempt: '1s', total: '2s' } }));
+  });
+  afterAll(async () => {
+    await h.close();
+    await vendor.close();
+  });
+
+  it('passes the first SSE event on before the vendor has sent the last, past the deadline', async () => {
+    let sendLast!: () => void;
+    const lastSent = new Promise<void>((resolve) => {
+      sendLast = resolve;
+    });
+    vendor.script((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      void lastSent.then(() => res.end('data: last\n\n'));
+    });
+    const res = await request(h.url('/events/stream'));
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-breakwater-attempts']).toBe('1');
+    const reader = res.body[Symbol.asyncIterator]();
+    const first = await reader.next();
+    expect(String(first.value)).toBe('data: first\n\n');
+    // Longer than timeouts.total: the deadline covers the wait for an answer, not a stream that has one.
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    sendLast();
+    let rest = '';
+    for (let next = await reader.next(); !next.done; next = await reader.next()) rest += String(next.value);
+    expect(rest).toBe('data: last\n\n');
+  });
+});
