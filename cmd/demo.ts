@@ -1,5 +1,4 @@
 // `breakwater demo` (what `make demo` runs): no cluster needed.
-import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../src/api/duration.ts';
 import { runDemo } from '../src/demo/run.ts';
 import { parseFlags, UsageError, type FlagSpec } from '../src/runtime/flags.ts';
@@ -23,7 +22,8 @@ export async function demo(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await runDemo({
-    cli: fileURLToPath(new URL('./breakwater.ts', import.meta.url)),
+    // The running entry point, source or compiled, so the demo's sidecar is the same build.
+    cli: process.argv[1]!,
     configFile: values.config,
     phaseMs,
     ratePerSecond: values.rate,

@@ -30,15 +30,16 @@ const ms = (n: number) => `${Math.round(n)}ms`.padStart(7);
 const n = (v: number, width = 5) => String(v).padStart(width);
 
 export const LINE_HEADER =
-  '  time  vendor          │ direct:  ok  fail    p50 │ breakwater:  ok  retried  fallback  limited  open   p50 │ breaker';
+  '  time  vendor          │ direct:  ok  fail    p50 │ breakwater:  ok  retried  fallback  fail    p50 │ breaker';
 
-export function line(second: number, phase: string, direct: readonly Sample[], proxied: readonly Sample[], breaker: CircuitState, mark: string): string {
+export function line(second: number, phase: string, direct: readonly Sample[], proxied: readonly Sample[], breaker: string): string {
   const directOk = direct.filter((s) => SUCCESS.has(s.outcome)).length;
+  const proxiedFailed = proxied.filter((s) => !SUCCESS.has(s.outcome)).length;
   return [
     `${n(second, 5)}s  ${phase.padEnd(14)}  │`,
     `${n(directOk, 11)} ${n(direct.length - directOk)} ${ms(percentile(direct, 50))} │`,
-    `${n(count(proxied, 'ok'), 15)} ${n(count(proxied, 'recovered'), 8)} ${n(count(proxied, 'fallback'), 9)} ${n(count(proxied, 'rate_limited'), 8)}`,
-    `${n(count(proxied, 'circuit_open'))} ${ms(percentile(proxied, 50))} │ ${breaker}${mark}`,
+    `${n(count(proxied, 'ok'), 15)} ${n(count(proxied, 'recovered'), 8)} ${n(count(proxied, 'fallback'), 9)} ${n(proxiedFailed)}`,
+    ` ${ms(percentile(proxied, 50))} │ ${breaker}`,
   ].join('');
 }
 

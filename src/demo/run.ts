@@ -23,6 +23,8 @@ export interface DemoOptions {
 const CLIENT_TIMEOUT_MS = 2000;
 const FALLBACK_MARKER = '"source":"fallback"';
 const BREAKER_POLL_MS = 50;
+/** Seconds a row waits: the slowest call it counts gives up after CLIENT_TIMEOUT_MS. */
+const ROW_LAG_S = Math.ceil(CLIENT_TIMEOUT_MS / 1000) + 1;
 
 export async function runDemo(options: DemoOptions): Promise<void> {
   const { integrations, problems } = parseIntegrations(await readFile(options.configFile, 'utf8'));
@@ -54,7 +56,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
   try {
     options.out(`vendor ${direct.url} called directly; vendor ${proxied.url} behind ${integrationUrl(name, sidecar.proxyPort)}`);
-    options.out(`phases of ${options.phaseMs / 1000}s: ${PHASES.join(' → ')}; ${options.ratePerSecond} calls/s to each; sidecar log: ${join(work, 'sidecar.log')}\n`);
+    options.out(`phases of ${options.phaseMs / 1000}s: ${PHASES.join(' → ')}; ${options.ratePerSecond} calls/s to each; sidecar log: ${join(work, 'sidecar.log')}`);
+    options.out(`each row appears once every call started in its second has finished (${ROW_LAG_S}s later)\n`);
     options.out(LINE_HEADER);
     clock.startedAt = Date.now();
     const intervalMs = 1000 / options.ratePerSecond;
@@ -69,14 +72,22 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       }),
     ];
     const seconds = Math.round((PHASES.length * options.phaseMs) / 1000);
-    for (let second = 1; second <= seconds && !options.signal.aborted; second++) {
-      await sleep(clock.startedAt + second * 1000 - Date.now(), options.signal);
+    // A call that hangs is counted in the second it started, so its row waits until it has finished.
+    const breakerAt: string[] = [];
+    const printRow = (second: number) => {
       const from = clock.startedAt + (second - 1) * 1000;
       const window = (t: Tally) => t.since(from).filter((s) => s.at < from + 1000);
-      options.out(line(second, phaseAt(clock, from), window(tallies.direct), window(tallies.proxied), breaker, changedThisSecond ? ' ←' : ''));
+      options.out(line(second, phaseAt(clock, from), window(tallies.direct), window(tallies.proxied), breakerAt[second] ?? breaker));
+    };
+    for (let second = 1; second <= seconds && !options.signal.aborted; second++) {
+      await sleep(clock.startedAt + second * 1000 - Date.now(), options.signal);
+      breakerAt[second] = `${breaker}${changedThisSecond ? ' ←' : ''}`;
       changedThisSecond = false;
+      if (second > ROW_LAG_S) printRow(second - ROW_LAG_S);
     }
     await Promise.all(traffic.map((t) => t.stop()));
+    if (options.signal.aborted) return;
+    for (let second = Math.max(1, seconds - ROW_LAG_S + 1); second <= seconds; second++) printRow(second);
     if (options.signal.aborted) return;
     options.out(`\nSummary over ${seconds}s\n`);
     options.out(

@@ -21,20 +21,31 @@ export class UsageError extends Error {
   readonly exitCode = 64;
 }
 
+/** `--help` on a subcommand: the dispatcher prints `usage(command, specs)` and exits 0. */
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+  readonly code = 'help';
+  readonly exitCode = 0;
+  readonly specs: Record<string, FlagSpec>;
+  constructor(specs: Record<string, FlagSpec>) {
+    super('help requested');
+    this.specs = specs;
+  }
+}
+
 export function parseFlags<S extends Record<string, FlagSpec>>(
   specs: S,
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): { values: FlagValues<S>; positionals: string[] } {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested(specs);
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: spellBooleans(specs, argv),
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(
-        Object.entries(specs).map(([name, spec]) => [name, { type: spec.type === 'boolean' ? 'boolean' : 'string' }]),
-      ) as Record<string, { type: 'string' | 'boolean' }>,
+      options: Object.fromEntries(Object.keys(specs).map((name) => [name, { type: 'string' }])) as Record<string, { type: 'string' }>,
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -47,9 +58,30 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
   return { values: values as FlagValues<S>, positionals: parsed.positionals };
 }
 
-function coerce(name: string, type: FlagType, raw: string | boolean): string | number | boolean {
+/**
+ * Boolean flags are accepted as `--leader-elect`, `--leader-elect=false` and `--leader-elect false`
+ * (DESIGN writes `--leader-elect true`), so each is rewritten to the `=` form and parsed as a string.
+ */
+function spellBooleans(specs: Record<string, FlagSpec>, argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const spec = arg.startsWith('--') ? specs[arg.slice(2)] : undefined;
+    if (spec?.type !== 'boolean') {
+      out.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next === 'true' || next === 'false') {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(`${arg}=true`);
+  }
+  return out;
+}
+
+function coerce(name: string, type: FlagType, raw: string): string | number | boolean {
   if (type === 'boolean') {
-    if (typeof raw === 'boolean') return raw;
     if (raw === 'true' || raw === 'false') return raw === 'true';
     throw new UsageError(`--${name} must be true or false, got ${JSON.stringify(raw)}`);
   }
