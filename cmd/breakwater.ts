@@ -2,6 +2,7 @@
 // The one Breakwater command. Each subcommand lives in its own file beside this one.
 import { HelpRequested, usage, UsageError } from '../src/runtime/flags.ts';
 import { demo } from './demo.ts';
+import { operator } from './operator.ts';
 import { sidecar } from './sidecar.ts';
 import { validate } from './validate.ts';
 
@@ -9,6 +10,7 @@ const SUBCOMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> 
   sidecar,
   validate,
   demo,
+  operator,
 };
 
 const HELP = `usage: breakwater <command> [flags]
@@ -16,7 +18,8 @@ const HELP = `usage: breakwater <command> [flags]
 commands:
   sidecar          run the proxy: --config FILE, --port 15080, --admin-port 15090 (sidecar --help for all flags)
   validate FILE…   check ExternalIntegration files; exit 1 if any is invalid
-  demo             a misbehaving vendor called directly and through the sidecar, side by side`;
+  demo             a misbehaving vendor called directly and through the sidecar, side by side
+  operator         reconcile ExternalIntegrations into sidecar config and status (in or against a cluster)`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;

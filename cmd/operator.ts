@@ -1,0 +1,162 @@
+// `breakwater operator`: reconciles ExternalIntegrations into each namespace's sidecar ConfigMap and
+// status, under a leader Lease; serves /metrics, /healthz and /readyz on every replica.
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { formatDuration, parseDuration } from '../src/api/duration.ts';
+import { LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT } from '../src/api/names.ts';
+import { KubeClient } from '../src/kube/client.ts';
+import { KubeError } from '../src/kube/errors.ts';
+import { admissionWebhook } from '../src/operator/admission-webhook.ts';
+import { DEFAULT_CERT_VALIDITY_MS } from '../src/operator/certs.ts';
+import { SIDECAR_MODES, type SidecarMode } from '../src/operator/inject.ts';
+import { addIntegrationController } from '../src/operator/integration-controller.ts';
+import { LEADER_ELECTION_DEFAULTS } from '../src/operator/leader-election.ts';
+import { adminServer, Manager, type Runnable } from '../src/operator/manager.ts';
+import { createOperatorMetrics } from '../src/operator/metrics.ts';
+import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
+import { createLogger } from '../src/runtime/logger.ts';
+import { createRegistry } from '../src/runtime/metrics.ts';
+import { waitForShutdown } from '../src/runtime/shutdown.ts';
+import { VERSION } from '../src/runtime/version.ts';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+const FALLBACK_NAMESPACE = 'breakwater-system';
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const FLAGS = {
+  kubeconfig: { type: 'string', default: '', description: 'kubeconfig file (default: in-cluster, then $KUBECONFIG)' },
+  namespace: {
+    type: 'string',
+    default: '',
+    description: `the operator's own namespace, for its Lease and certificate Secret (default: the pod's, else ${FALLBACK_NAMESPACE})`,
+  },
+  'admin-port': { type: 'integer', default: OPERATOR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
+  'webhook-port': { type: 'integer', default: WEBHOOK_PORT, description: 'the admission webhook (HTTPS)' },
+  'leader-elect': { type: 'boolean', default: true, description: 'reconcile only while holding the leader Lease' },
+  'lease-duration': {
+    type: 'string',
+    default: formatDuration(LEADER_ELECTION_DEFAULTS.leaseDurationMs),
+    description: 'how long a silent leader keeps the Lease before a standby may take it',
+  },
+  'renew-deadline': {
+    type: 'string',
+    default: formatDuration(LEADER_ELECTION_DEFAULTS.renewDeadlineMs),
+    description: 'a leader that cannot renew for this long stops reconciling',
+  },
+  'retry-period': {
+    type: 'string',
+    default: formatDuration(LEADER_ELECTION_DEFAULTS.retryPeriodMs),
+    description: 'how often the leader renews and standbys try to take the Lease',
+  },
+  'watch-timeout': { type: 'string', default: '5m', description: 'each watch is re-opened after between this and twice this' },
+  'sidecar-image': {
+    type: 'string',
+    default: `ghcr.io/breakwater-dev/breakwater:${VERSION}`,
+    description: 'image of the injected sidecar',
+  },
+  'webhook-url': {
+    type: 'string',
+    default: '',
+    description: 'outside a cluster: register the webhook by this URL (e.g. https://127.0.0.1:9443) instead of by Service',
+  },
+  'webhook-cert-dir': {
+    type: 'string',
+    default: '',
+    description: 'serve tls.crt/tls.key from this folder (cert-manager) instead of making and rotating our own',
+  },
+  'cert-validity': { type: 'string', default: `${DEFAULT_CERT_VALIDITY_MS / 3_600_000}h`, description: 'validity of the self-managed webhook certificate; renewed with a third left' },
+  'sidecar-mode': { type: 'string', default: 'auto', description: `${SIDECAR_MODES.join(', ')}: auto injects a native sidecar from Kubernetes 1.29` },
+  'sidecar-cpu': { type: 'string', default: '50m', description: 'sidecar CPU request (pod annotation breakwater.dev/sidecar-cpu overrides)' },
+  'sidecar-memory': { type: 'string', default: '64Mi', description: 'sidecar memory request and limit (breakwater.dev/sidecar-memory overrides)' },
+  'sidecar-log-level': { type: 'string', default: 'info', description: 'the injected sidecar\'s --log-level' },
+  'log-level': { type: 'string', default: 'info', description: 'trace, debug, info, warn, error or silent' },
+} satisfies Record<string, FlagSpec>;
+
+function duration(flag: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new UsageError(`--${flag} must be a duration like 15s, got ${JSON.stringify(value)}`);
+  }
+}
+
+function ownNamespace(flag: string): string {
+  if (flag) return flag;
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || FALLBACK_NAMESPACE;
+  } catch {
+    return FALLBACK_NAMESPACE;
+  }
+}
+
+export async function operator(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseFlags(FLAGS, argv);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}\n\n${usage('operator', FLAGS)}`);
+  const election = {
+    leaseDurationMs: duration('lease-duration', values['lease-duration']),
+    renewDeadlineMs: duration('renew-deadline', values['renew-deadline']),
+    retryPeriodMs: duration('retry-period', values['retry-period']),
+  };
+  if (!(election.retryPeriodMs < election.renewDeadlineMs && election.renewDeadlineMs < election.leaseDurationMs)) {
+    throw new UsageError('--retry-period < --renew-deadline < --lease-duration must hold');
+  }
+  let logger;
+  try {
+    logger = createLogger({ level: values['log-level'], name: 'breakwater-operator' });
+  } catch (error) {
+    throw new UsageError(`--log-level: ${(error as Error).message}`);
+  }
+  const namespace = ownNamespace(values.namespace);
+  const identity = `${hostname()}_${randomUUID()}`;
+  const registry = createRegistry();
+  const metrics = createOperatorMetrics(registry);
+  let client: KubeClient;
+  try {
+    client = new KubeClient({ kubeconfig: values.kubeconfig || undefined, userAgent: `breakwater-operator/${VERSION}` });
+  } catch (error) {
+    if (error instanceof KubeError && error.code === 'no_config') throw new UsageError(error.message);
+    throw error;
+  }
+
+  // Replica-wide runnables: every replica serves them, leader or not. The admission webhook joins here.
+  const runnables: Runnable[] = [];
+  const manager = new Manager({
+    client,
+    logger,
+    metrics,
+    runnables,
+    ...(values['leader-elect'] && { leaderElection: { lease: { namespace, name: LEASE_NAME }, identity, ...election } }),
+  });
+  runnables.push(
+    adminServer({ host: '0.0.0.0', port: values['admin-port'], registry, logger, notReadyReason: () => manager.notReadyReason() }),
+  );
+  const informer = { watchTimeoutSeconds: Math.max(1, Math.round(duration('watch-timeout', values['watch-timeout']) / 1000)) };
+  addIntegrationController(manager, { logger, metrics, identity, informer });
+  const sidecarMode = values['sidecar-mode'];
+  if (!(SIDECAR_MODES as readonly string[]).includes(sidecarMode)) throw new UsageError(`--sidecar-mode must be one of ${SIDECAR_MODES.join(', ')}`);
+  runnables.push(
+    admissionWebhook(manager, {
+      namespace,
+      port: values['webhook-port'],
+      url: values['webhook-url'] || undefined,
+      certDir: values['webhook-cert-dir'] || undefined,
+      certValidityMs: duration('cert-validity', values['cert-validity']),
+      sidecar: {
+        image: values['sidecar-image'],
+        mode: sidecarMode as SidecarMode,
+        cpu: values['sidecar-cpu'],
+        memory: values['sidecar-memory'],
+        logLevel: values['sidecar-log-level'],
+        version: VERSION,
+      },
+      informer,
+      logger,
+      registry,
+    }),
+  );
+
+  logger.info({ version: VERSION, identity, namespace, server: client.transport.server, leaderElect: values['leader-elect'] }, 'starting operator');
+  await manager.start();
+  return waitForShutdown({ logger, graceMs: SHUTDOWN_GRACE_MS, drain: () => manager.stop() });
+}

@@ -1,0 +1,137 @@
+// The typed client: client-node's generated APIs, all sending through one Transport, plus the raw JSON
+// requests the generated code cannot make (metadata-only lists, watches). Other parts of the operator
+// reach any further API group with `client.api(SomeApi)`.
+import { existsSync } from 'node:fs';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  createConfiguration,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  ServerConfiguration,
+  type ApiConstructor,
+  type ApiType,
+  type Configuration,
+  type Middleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import type { Response } from 'undici';
+import { KubeError, statusMessage } from './errors.ts';
+import { Transport, type RequestObserver } from './transport.ts';
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+export interface KubeClientOptions {
+  /** A kubeconfig file. Without it: in-cluster service account, then $KUBECONFIG. */
+  readonly kubeconfig?: string;
+  /** Sent as User-Agent, so the API server's audit log and metrics name us. */
+  readonly userAgent: string;
+}
+
+/** In-cluster first, then $KUBECONFIG, as DESIGN's `--kubeconfig` promises; a given file wins. */
+export function loadKubeConfig(file?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (file) {
+    try {
+      kc.loadFromFile(file);
+    } catch (error) {
+      throw new KubeError(0, `cannot load kubeconfig ${file}: ${(error as Error).message}`, { code: 'no_config', cause: error });
+    }
+  } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) kc.loadFromCluster();
+  else if (process.env.KUBECONFIG) kc.loadFromDefault();
+  else throw new KubeError(0, 'not in a cluster and no kubeconfig: pass --kubeconfig or set KUBECONFIG', { code: 'no_config' });
+  return kc;
+}
+
+export interface JsonRequest {
+  readonly query?: Record<string, string | number | boolean | undefined>;
+  readonly accept?: string;
+  readonly signal?: AbortSignal;
+  readonly verb?: string;
+}
+
+export class KubeClient {
+  readonly transport: Transport;
+  readonly core: CoreV1Api;
+  readonly customObjects: CustomObjectsApi;
+  readonly coordination: CoordinationV1Api;
+  readonly events: EventsV1Api;
+  private readonly configuration: Configuration;
+  private readonly userAgent: string;
+
+  constructor(options: KubeClientOptions) {
+    const kubeConfig = loadKubeConfig(options.kubeconfig);
+    this.transport = new Transport(kubeConfig);
+    this.userAgent = options.userAgent;
+    const userAgent: Middleware = {
+      pre: async (context: RequestContext) => {
+        context.setHeaderParam('User-Agent', options.userAgent);
+        return context;
+      },
+      post: async (response: ResponseContext) => response,
+    };
+    this.configuration = createConfiguration({
+      baseServer: new ServerConfiguration(this.transport.server, {}),
+      httpApi: this.transport.httpLibrary(),
+      // Credentials are added by the transport; the kubeconfig as an auth method would build a new
+      // undici Agent for every request.
+      authMethods: {},
+      promiseMiddleware: [userAgent],
+    });
+    this.core = this.api(CoreV1Api);
+    this.customObjects = this.api(CustomObjectsApi);
+    this.coordination = this.api(CoordinationV1Api);
+    this.events = this.api(EventsV1Api);
+  }
+
+  /** Any generated API class (AdmissionregistrationV1Api, …) on the shared transport. */
+  api<T extends ApiType>(type: ApiConstructor<T>): T {
+    return new type(this.configuration);
+  }
+
+  observe(observer: RequestObserver): () => void {
+    return this.transport.observe(observer);
+  }
+
+  /** GET `path` as JSON; a non-2xx answer becomes a KubeError with the API server's message. */
+  async getJson<T>(path: string, request: JsonRequest = {}): Promise<T> {
+    const response = await this.transport.fetch(withQuery(path, request.query), {
+      method: 'GET',
+      headers: { accept: request.accept ?? 'application/json', 'user-agent': this.userAgent },
+      signal: request.signal,
+      verb: request.verb,
+    });
+    const text = await response.text();
+    if (response.status < 200 || response.status > 299) throw new KubeError(response.status, `GET ${path}: ${statusMessage(text)}`);
+    return JSON.parse(text) as T;
+  }
+
+  /** Opens a streaming GET (a watch); the caller reads and closes the body. */
+  async stream(path: string, request: JsonRequest): Promise<Response> {
+    const response = await this.transport.fetch(withQuery(path, request.query), {
+      method: 'GET',
+      headers: { accept: request.accept ?? 'application/json', 'user-agent': this.userAgent },
+      signal: request.signal,
+      verb: request.verb,
+      noTimeout: true,
+    });
+    if (response.status !== 200) {
+      const text = await response.text();
+      throw new KubeError(response.status, `GET ${path}: ${statusMessage(text)}`);
+    }
+    return response;
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+
+export function withQuery(path: string, query: JsonRequest['query']): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(key, String(value));
+  const text = params.toString();
+  return text ? `${path}${path.includes('?') ? '&' : '?'}${text}` : path;
+}

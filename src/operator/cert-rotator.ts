@@ -1,0 +1,177 @@
+// Keeps the webhook's certificates in a Secret in the operator's namespace, in every replica and
+// without leader election: each replica watches the Secret, serves what it holds, and rotates it when
+// due. Two replicas rotating at once cannot both win: the write carries the resourceVersion it read,
+// and the loser re-reads and serves the winner's certificate.
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from '../runtime/logger.ts';
+import { backoffDelay } from '../kube/backoff.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isConflict } from '../kube/errors.ts';
+import { Informer } from '../kube/informer.ts';
+import { readSecret, SECRETS, writeSecret, type StoredSecret } from '../kube/secrets.ts';
+import { planCertificates, renewalAt, splitPemBundle, type WebhookCertificates } from './certs.ts';
+import type { ServingCertificate } from './webhook.ts';
+
+/** Secret keys, as cert-manager lays out a certificate (plus the CA key, which cert-manager keeps apart). */
+export const SECRET_KEYS = { caBundle: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
+const SECRET_TYPE = 'kubernetes.io/tls';
+const MAX_CONFLICTS = 5;
+// Checks at least this often even when nothing is due (timers cannot span years, and clocks jump).
+const MAX_CHECK_INTERVAL_MS = 60 * 60 * 1000;
+const RETRY_BACKOFF = { initialMs: 1_000, maxMs: 60_000, jitter: true } as const;
+
+export interface CertRotatorOptions {
+  readonly client: KubeClient;
+  readonly namespace: string;
+  readonly secretName: string;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+  readonly validityMs: number;
+  readonly caValidityMs: number;
+  /**
+   * Puts the CA bundle where the API server reads it (the webhook configuration's caBundle); resolves
+   * false when there is nowhere to put it yet, and is then called again at the next check.
+   */
+  readonly publishCaBundle: (caBundle: string) => Promise<boolean>;
+  /** Called with every serving certificate this replica should serve, the first one included. */
+  readonly onCertificate: (certificate: ServingCertificate) => void;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+export function certificatesFromSecret(data: Record<string, string>): WebhookCertificates | undefined {
+  const [caBundle, caKey, cert, key] = [data[SECRET_KEYS.caBundle], data[SECRET_KEYS.caKey], data[SECRET_KEYS.cert], data[SECRET_KEYS.key]];
+  if (!caBundle || !caKey || !cert || !key) return undefined;
+  return { caBundle, caKey, cert, key };
+}
+
+export class CertRotator {
+  private readonly options: CertRotatorOptions;
+  private readonly now: () => Date;
+  private readonly informer: Informer<StoredSecret>;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private pending = false;
+  private failures = 0;
+  private stopped = false;
+  private published: string | undefined;
+  private served: ServingCertificate | undefined;
+
+  constructor(options: CertRotatorOptions) {
+    this.options = options;
+    this.now = options.now ?? (() => new Date());
+    this.informer = new Informer<StoredSecret>(options.client, SECRETS, {
+      namespace: options.namespace,
+      fieldSelector: `metadata.name=${options.secretName}`,
+    });
+    const trigger = () => this.trigger();
+    this.informer.addHandlers({ add: trigger, update: trigger, delete: trigger });
+  }
+
+  /** Makes sure a usable certificate exists, serves it, and keeps watching; resolves with the first one. */
+  async start(): Promise<ServingCertificate> {
+    for (;;) {
+      if (this.stopped) throw new Error('stopped before the webhook certificates were ready');
+      try {
+        await this.sync();
+        break;
+      } catch (error) {
+        const delay = backoffDelay(++this.failures, RETRY_BACKOFF);
+        this.options.logger.warn({ err: (error as Error).message, retryInMs: delay }, 'webhook certificates not ready');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    this.informer.start();
+    if (!this.served) throw new Error('no serving certificate after a successful sync');
+    return this.served;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.informer.stop();
+    await this.running;
+  }
+
+  /** Runs sync() once more after the current one; calls while one is queued collapse into it. */
+  private trigger(): void {
+    if (this.stopped || this.pending) return;
+    this.pending = true;
+    this.running = this.running.then(async () => {
+      this.pending = false;
+      if (this.stopped) return;
+      try {
+        await this.sync();
+      } catch (error) {
+        const delay = backoffDelay(++this.failures, RETRY_BACKOFF);
+        this.options.logger.warn({ err: (error as Error).message, retryInMs: delay }, 'webhook certificate check failed');
+        this.schedule(delay);
+      }
+    });
+  }
+
+  private async sync(): Promise<void> {
+    const { client, namespace, secretName, logger } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      const stored = await readSecret(client, namespace, secretName);
+      const current = stored && certificatesFromSecret(stored.data);
+      const plan = await planCertificates(current, {
+        dnsNames: this.options.dnsNames,
+        ipAddresses: this.options.ipAddresses,
+        now: this.now(),
+        validityMs: this.options.validityMs,
+        caValidityMs: this.options.caValidityMs,
+      });
+      // `keep` is only ever the answer for stored certificates.
+      if (plan.action === 'keep') return this.adopt(current as WebhookCertificates);
+      const { certificates } = plan;
+      try {
+        await writeSecret(client, {
+          namespace,
+          name: secretName,
+          type: SECRET_TYPE,
+          resourceVersion: stored?.resourceVersion,
+          data: {
+            [SECRET_KEYS.caBundle]: certificates.caBundle,
+            [SECRET_KEYS.caKey]: certificates.caKey,
+            [SECRET_KEYS.cert]: certificates.cert,
+            [SECRET_KEYS.key]: certificates.key,
+          },
+        });
+      } catch (error) {
+        // Another replica wrote first (or created the Secret first): serve what it wrote.
+        if (isConflict(error) && attempt < MAX_CONFLICTS) continue;
+        throw error;
+      }
+      logger.info({ secret: `${namespace}/${secretName}`, why: plan.why }, 'webhook certificates written');
+      return this.adopt(certificates);
+    }
+  }
+
+  private async adopt(certificates: WebhookCertificates): Promise<void> {
+    // The API server must trust the CA before any replica serves a certificate signed by it.
+    if (this.published !== certificates.caBundle && (await this.options.publishCaBundle(certificates.caBundle))) {
+      this.published = certificates.caBundle;
+      this.options.logger.info({ cas: splitPemBundle(certificates.caBundle).length }, 'webhook caBundle published');
+    }
+    if (this.served?.cert !== certificates.cert || this.served.key !== certificates.key) {
+      this.served = { cert: certificates.cert, key: certificates.key };
+      this.options.onCertificate(this.served);
+      this.options.logger.info({ serial: new X509Certificate(certificates.cert).serialNumber }, 'serving webhook certificate');
+    }
+    this.failures = 0;
+    const [caPem] = splitPemBundle(certificates.caBundle) as [string];
+    const due = Math.min(
+      renewalAt(new X509Certificate(certificates.cert), this.options.validityMs),
+      renewalAt(new X509Certificate(caPem), this.options.caValidityMs),
+    );
+    this.schedule(due - this.now().getTime());
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.trigger(), Math.min(MAX_CHECK_INTERVAL_MS, Math.max(0, delayMs)));
+    this.timer.unref();
+  }
+}

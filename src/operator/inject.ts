@@ -1,0 +1,310 @@
+// What the admission webhook does to a Pod, as a pure function: (pod, namespace, integrations in the
+// namespace, settings) → a mutated copy, the reason for the outcome and any warnings for the user. It
+// never throws for bad user input: a pod it cannot serve is returned unchanged with a reason, so a typo
+// in an annotation never blocks a deploy. The webhook diffs the copy into a JSON Patch.
+import { createHash } from 'node:crypto';
+import type { V1Container, V1EnvVar, V1Namespace, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { ExternalIntegration } from '../api/schema.ts';
+import {
+  ANNOTATION_INJECT,
+  ANNOTATION_INTEGRATIONS,
+  ANNOTATION_SIDECAR_CPU,
+  ANNOTATION_SIDECAR_MEMORY,
+  ANNOTATION_STATUS,
+  CONFIG_DIR,
+  CONFIG_MAP_NAME,
+  CONFIG_PATH,
+  CONFIG_VOLUME_NAME,
+  ENV_PROXY_URL,
+  HEALTH_PATH,
+  INJECT_FALSE,
+  INJECT_TRUE,
+  INJECTION_ENABLED,
+  integrationEnvVar,
+  integrationUrl,
+  LABEL_INJECTION,
+  PROXY_PORT,
+  proxyBaseUrl,
+  READY_PATH,
+  SECRET_VOLUME_PREFIX,
+  SECRETS_DIR,
+  SIDECAR_ADMIN_PORT,
+  SIDECAR_ADMIN_PORT_NAME,
+  SIDECAR_COMMAND,
+  SIDECAR_CONTAINER_NAME,
+  SIDECAR_UID,
+} from '../api/names.ts';
+
+export const SIDECAR_MODES = ['auto', 'native', 'container'] as const;
+export type SidecarMode = (typeof SIDECAR_MODES)[number];
+
+/** Native sidecars (init containers with `restartPolicy: Always`) are on by default from this release. */
+export const NATIVE_SIDECAR_SINCE = { major: 1, minor: 29 } as const;
+
+export interface ServerVersion {
+  readonly major: number;
+  readonly minor: number;
+}
+
+export interface InjectSettings {
+  readonly image: string;
+  /** `auto` picks `native` when the API server is at least NATIVE_SIDECAR_SINCE, else `container`. */
+  readonly mode: SidecarMode;
+  readonly serverVersion: ServerVersion;
+  /** CPU request; a pod may override it with the sidecar-cpu annotation. */
+  readonly cpu: string;
+  /** Memory request and limit; a pod may override it with the sidecar-memory annotation. */
+  readonly memory: string;
+  readonly logLevel: string;
+  /** Breakwater release, recorded in the status annotation. */
+  readonly version: string;
+}
+
+/** What inject() reads of an ExternalIntegration: its name and the Secrets its spec references. */
+export type NamespaceIntegration = Pick<ExternalIntegration, 'spec'> & { readonly metadata: { readonly name: string } };
+
+export interface InjectInput {
+  readonly pod: V1Pod;
+  /** The pod's namespace as the API server has it; only its labels are read. */
+  readonly namespace: V1Namespace | undefined;
+  /** Every ExternalIntegration in the pod's namespace. */
+  readonly integrations: readonly NamespaceIntegration[];
+  readonly settings: InjectSettings;
+}
+
+export type SkipReason = 'already-injected' | 'opted-out' | 'not-selected' | 'host-network';
+
+export interface InjectResult {
+  /** A copy of the pod: mutated when injected, equal to the input otherwise. */
+  readonly pod: V1Pod;
+  readonly injected: boolean;
+  /** `injected` or why not; bounded, so it can label a metric. */
+  readonly reason: SkipReason | 'injected';
+  readonly message: string;
+  /** For the AdmissionResponse: things the user asked for that did not happen as asked. */
+  readonly warnings: readonly string[];
+}
+
+/** What the status annotation records, as JSON. */
+export interface InjectionStatus {
+  readonly version: string;
+  readonly sidecar: 'native' | 'container';
+  readonly integrations: readonly string[];
+}
+
+interface Skip {
+  readonly reason: SkipReason;
+  readonly message: string;
+  readonly warning?: string;
+}
+
+type Check = (input: InjectInput) => Skip | undefined;
+
+// A Kubernetes resource quantity (k8s.io/apimachinery resource.Quantity); a bad override would make the
+// API server reject the whole pod, so it is checked here and ignored with a warning.
+const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL_MAX = 63;
+
+function annotations(pod: V1Pod): Record<string, string> {
+  return pod.metadata?.annotations ?? {};
+}
+
+function hasSidecar(pod: V1Pod): boolean {
+  const named = (c: V1Container) => c.name === SIDECAR_CONTAINER_NAME;
+  return (pod.spec?.containers ?? []).some(named) || (pod.spec?.initContainers ?? []).some(named);
+}
+
+// Ordered like Pepr's shouldSkipRequest: the first check that returns a reason decides. Idempotency
+// comes first so that a reinvocation or a re-submitted pod is never touched again.
+const CHECKS: readonly Check[] = [
+  ({ pod }) =>
+    hasSidecar(pod) || annotations(pod)[ANNOTATION_STATUS] !== undefined
+      ? { reason: 'already-injected', message: `pod already has the ${SIDECAR_CONTAINER_NAME} sidecar` }
+      : undefined,
+  ({ pod }) =>
+    annotations(pod)[ANNOTATION_INJECT] === INJECT_FALSE
+      ? { reason: 'opted-out', message: `pod annotation ${ANNOTATION_INJECT}: "${INJECT_FALSE}"` }
+      : undefined,
+  ({ pod, namespace }) =>
+    annotations(pod)[ANNOTATION_INJECT] === INJECT_TRUE || namespace?.metadata?.labels?.[LABEL_INJECTION] === INJECTION_ENABLED
+      ? undefined
+      : {
+          reason: 'not-selected',
+          message: `neither pod annotation ${ANNOTATION_INJECT}: "${INJECT_TRUE}" nor namespace label ${LABEL_INJECTION}=${INJECTION_ENABLED}`,
+        },
+  ({ pod }) =>
+    pod.spec?.hostNetwork === true
+      ? {
+          reason: 'host-network',
+          message: 'pod uses hostNetwork',
+          warning: `breakwater: sidecar not injected: the pod uses hostNetwork, where ${proxyBaseUrl()} would be shared with the node`,
+        }
+      : undefined,
+];
+
+export function inject(input: InjectInput): InjectResult {
+  const pod = structuredClone(input.pod);
+  const warnings = annotationWarnings(input.pod);
+  for (const check of CHECKS) {
+    const skip = check(input);
+    if (skip) {
+      return {
+        pod,
+        injected: false,
+        reason: skip.reason,
+        message: skip.message,
+        warnings: skip.warning === undefined ? warnings : [...warnings, skip.warning],
+      };
+    }
+  }
+
+  const selected = selectIntegrations(input.pod, input.integrations, warnings);
+  const mode = sidecarMode(input.settings);
+  const sidecar = sidecarContainer(input.pod, selected, input.settings, warnings);
+  const spec = pod.spec ?? { containers: [] };
+  pod.spec = spec;
+  if (mode === 'native') spec.initContainers = [{ ...sidecar, restartPolicy: 'Always' }, ...(spec.initContainers ?? [])];
+  else spec.containers = [...spec.containers, sidecar];
+  spec.volumes = [...(spec.volumes ?? []), ...sidecarVolumes(selected)];
+  for (const container of spec.containers) {
+    if (container.name !== SIDECAR_CONTAINER_NAME) container.env = withProxyEnv(container.env, selected);
+  }
+  const status: InjectionStatus = { version: input.settings.version, sidecar: mode, integrations: selected.map((i) => i.name) };
+  pod.metadata = { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [ANNOTATION_STATUS]: JSON.stringify(status) } };
+  const names = status.integrations.length > 0 ? status.integrations.join(', ') : 'none yet';
+  return { pod, injected: true, reason: 'injected', message: `injected ${mode} sidecar; integrations: ${names}`, warnings };
+}
+
+export function sidecarMode(settings: Pick<InjectSettings, 'mode' | 'serverVersion'>): 'native' | 'container' {
+  if (settings.mode !== 'auto') return settings.mode;
+  const { major, minor } = settings.serverVersion;
+  const since = NATIVE_SIDECAR_SINCE;
+  return major > since.major || (major === since.major && minor >= since.minor) ? 'native' : 'container';
+}
+
+function annotationWarnings(pod: V1Pod): string[] {
+  const value = annotations(pod)[ANNOTATION_INJECT];
+  if (value === undefined || value === INJECT_TRUE || value === INJECT_FALSE) return [];
+  return [`breakwater: annotation ${ANNOTATION_INJECT} must be "${INJECT_TRUE}" or "${INJECT_FALSE}", got ${JSON.stringify(value)}; ignored`];
+}
+
+interface Selected {
+  readonly name: string;
+  readonly secrets: readonly string[];
+}
+
+/** The integrations the pod asked for (default: all in the namespace), in a stable order. */
+function selectIntegrations(pod: V1Pod, integrations: readonly NamespaceIntegration[], warnings: string[]): Selected[] {
+  const byName = new Map(integrations.map((i) => [i.metadata.name, i]));
+  const requested = (annotations(pod)[ANNOTATION_INTEGRATIONS] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  let chosen: NamespaceIntegration[];
+  if (requested.length === 0) {
+    chosen = [...byName.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  } else {
+    chosen = [];
+    for (const name of new Set(requested)) {
+      const found = byName.get(name);
+      if (found) chosen.push(found);
+      else {
+        const known = [...byName.keys()].sort().join(', ') || 'none';
+        warnings.push(`breakwater: unknown integration ${JSON.stringify(name)} in ${ANNOTATION_INTEGRATIONS} (integrations in this namespace: ${known})`);
+      }
+    }
+  }
+  return chosen.map((i) => ({ name: i.metadata.name, secrets: referencedSecrets(i) }));
+}
+
+// Read defensively: the cache holds whatever the API server stored, valid or not.
+function referencedSecrets(integration: NamespaceIntegration): string[] {
+  const names = [integration.spec?.auth?.secretRef?.name, integration.spec?.upstream?.tls?.caSecretRef?.name];
+  return names.filter((n): n is string => typeof n === 'string' && n !== '');
+}
+
+function secretNames(selected: readonly Selected[]): string[] {
+  return [...new Set(selected.flatMap((s) => s.secrets))].sort();
+}
+
+/** A volume name is a DNS label; Secret names may be longer and hold dots, so those are hashed. */
+export function secretVolumeName(secret: string): string {
+  const plain = `${SECRET_VOLUME_PREFIX}${secret}`;
+  if (plain.length <= DNS_LABEL_MAX && DNS_LABEL.test(secret)) return plain;
+  return `${SECRET_VOLUME_PREFIX}${createHash('sha256').update(secret).digest('hex').slice(0, 16)}`;
+}
+
+function sidecarVolumes(selected: readonly Selected[]): V1Volume[] {
+  return [
+    // Optional: a namespace whose ConfigMap is not rendered yet still gets running pods; the sidecar
+    // picks the file up when it appears.
+    { name: CONFIG_VOLUME_NAME, configMap: { name: CONFIG_MAP_NAME, optional: true } },
+    ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), secret: { secretName: name, optional: true } })),
+  ];
+}
+
+function sidecarMounts(selected: readonly Selected[]): V1VolumeMount[] {
+  return [
+    { name: CONFIG_VOLUME_NAME, mountPath: CONFIG_DIR, readOnly: true },
+    ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
+  ];
+}
+
+function override(pod: V1Pod, key: string, fallback: string, warnings: string[]): string {
+  const value = annotations(pod)[key];
+  if (value === undefined) return fallback;
+  if (QUANTITY.test(value)) return value;
+  warnings.push(`breakwater: annotation ${key} is not a resource quantity: ${JSON.stringify(value)}; using ${fallback}`);
+  return fallback;
+}
+
+function sidecarContainer(pod: V1Pod, selected: readonly Selected[], settings: InjectSettings, warnings: string[]): V1Container {
+  const cpu = override(pod, ANNOTATION_SIDECAR_CPU, settings.cpu, warnings);
+  const memory = override(pod, ANNOTATION_SIDECAR_MEMORY, settings.memory, warnings);
+  const [command, subcommand] = SIDECAR_COMMAND;
+  return {
+    name: SIDECAR_CONTAINER_NAME,
+    image: settings.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: [command],
+    args: [
+      subcommand,
+      `--config=${CONFIG_PATH}`,
+      `--secrets-dir=${SECRETS_DIR}`,
+      `--port=${PROXY_PORT}`,
+      `--admin-port=${SIDECAR_ADMIN_PORT}`,
+      `--log-level=${settings.logLevel}`,
+    ],
+    ports: [{ name: SIDECAR_ADMIN_PORT_NAME, containerPort: SIDECAR_ADMIN_PORT, protocol: 'TCP' }],
+    // Startup gates the app containers (native mode) on a listening proxy, not on a loaded config:
+    // a namespace without integrations yet must still start.
+    startupProbe: { httpGet: { path: HEALTH_PATH, port: SIDECAR_ADMIN_PORT_NAME }, periodSeconds: 1, failureThreshold: 30 },
+    readinessProbe: { httpGet: { path: READY_PATH, port: SIDECAR_ADMIN_PORT_NAME }, periodSeconds: 5 },
+    // No CPU limit: throttling a proxy adds latency to every call the app makes.
+    resources: { requests: { cpu, memory }, limits: { memory } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SIDECAR_UID,
+      runAsGroup: SIDECAR_UID,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: sidecarMounts(selected),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+/** Adds the proxy URLs the app needs; a variable the app already defines is left as the app set it. */
+function withProxyEnv(env: V1EnvVar[] | undefined, selected: readonly Selected[]): V1EnvVar[] {
+  const existing = env ?? [];
+  const defined = new Set(existing.map((e) => e.name));
+  const wanted: V1EnvVar[] = [
+    { name: ENV_PROXY_URL, value: proxyBaseUrl() },
+    ...selected.map((s) => ({ name: integrationEnvVar(s.name), value: integrationUrl(s.name) })),
+  ];
+  return [...existing, ...wanted.filter((e) => !defined.has(e.name))];
+}

@@ -1,0 +1,223 @@
+// The reconciler as users meet it: ExternalIntegrations applied to a real API server, a real operator
+// process turning them into the sidecar's ConfigMap and each resource's status.
+import { createHash } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseIntegrations } from '../../src/api/documents.ts';
+import { ANNOTATION_CONFIG_HASH, API_VERSION, CONFIG_KEY, CONFIG_MAP_NAME, GROUP, integrationUrl, KIND, PLURAL, VERSION } from '../../src/api/names.ts';
+import type { ExternalIntegrationStatus } from '../../src/api/schema.ts';
+import { installCrd } from '../support/injection.ts';
+import { eventually, kubectlFor } from '../support/kube.ts';
+import { startOperator, type OperatorProcess } from '../support/operator-process.ts';
+
+const kubeconfig = inject('kubeconfig');
+const kc = new KubeConfig();
+kc.loadFromFile(kubeconfig);
+const core = kc.makeApiClient(CoreV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+const eventsApi = kc.makeApiClient(EventsV1Api);
+const run = Date.now().toString(36);
+const namespaces: string[] = [];
+let operator: OperatorProcess;
+
+interface Stored {
+  metadata: { name: string; generation: number; resourceVersion: string };
+  spec: Record<string, unknown>;
+  status?: ExternalIntegrationStatus;
+}
+
+async function namespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${run}`;
+  await core.createNamespace({ body: { metadata: { name } } });
+  namespaces.push(name);
+  return name;
+}
+
+function createIntegration(ns: string, name: string, spec: Record<string, unknown>): Promise<unknown> {
+  return custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    namespace: ns,
+    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec },
+  });
+}
+
+async function getIntegration(ns: string, name: string): Promise<Stored> {
+  return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name })) as Stored;
+}
+
+function deleteIntegration(ns: string, name: string): Promise<unknown> {
+  return custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name });
+}
+
+async function configMap(ns: string): Promise<V1ConfigMap | undefined> {
+  try {
+    return await core.readNamespacedConfigMap({ name: CONFIG_MAP_NAME, namespace: ns });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The integrations the sidecar would load from the namespace's ConfigMap, by name. */
+async function rendered(ns: string): Promise<Map<string, { spec: unknown; namespace?: string }> | undefined> {
+  const cm = await configMap(ns);
+  const text = cm?.data?.[CONFIG_KEY];
+  if (text === undefined) return undefined;
+  const { integrations, problems } = parseIntegrations(text);
+  expect(problems).toEqual([]);
+  return new Map(integrations.map((i) => [i.metadata.name, { spec: i.spec, namespace: i.metadata.namespace }]));
+}
+
+function ready(stored: Stored) {
+  return stored.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+/** Waits until the integration's status describes its current generation and Ready has `status`. */
+function settled(ns: string, name: string, status: 'True' | 'False'): Promise<Stored> {
+  return eventually(`${ns}/${name} Ready=${status} at its generation`, async () => {
+    const stored = await getIntegration(ns, name);
+    const ok = stored.status?.observedGeneration === stored.metadata.generation && ready(stored)?.status === status;
+    return { done: ok ? stored : undefined, seen: stored.status };
+  });
+}
+
+const STRIPE = { upstream: { url: 'https://api.stripe.example' }, retry: { maxAttempts: 3 } };
+const MAILER = { upstream: { url: 'https://mail.example' }, auth: { secretRef: { name: 'mail-key', key: 'token' } } };
+
+beforeAll(async () => {
+  await installCrd(kubectlFor(inject('k8sBinDir'), kubeconfig));
+  const own = await namespace('bw-operator');
+  operator = await startOperator({ kubeconfig, namespace: own });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => undefined);
+});
+
+describe('one namespace through its lifecycle', () => {
+  let ns: string;
+  beforeAll(async () => {
+    ns = await namespace('shop');
+  });
+
+  it('apply: the ConfigMap holds the integration as the sidecar reads it, and Ready=True at the current generation', async () => {
+    await createIntegration(ns, 'stripe', STRIPE);
+    const stored = await settled(ns, 'stripe', 'True');
+    expect(stored.metadata.generation).toBe(1);
+    expect(ready(stored)).toMatchObject({ reason: 'Configured', observedGeneration: 1 });
+    expect(stored.status?.url).toBe(integrationUrl('stripe'));
+
+    const cm = await configMap(ns);
+    const text = cm?.data?.[CONFIG_KEY] ?? '';
+    expect(cm?.metadata?.annotations?.[ANNOTATION_CONFIG_HASH]).toBe(createHash('sha256').update(text).digest('hex'));
+    const { integrations, problems } = parseIntegrations(text);
+    expect(problems).toEqual([]);
+    // Exactly what a user would apply: no status, managedFields, uid or resourceVersion.
+    expect(integrations).toEqual([{ apiVersion: API_VERSION, kind: KIND, metadata: { name: 'stripe', namespace: ns }, spec: STRIPE }]);
+  });
+
+  it('update: the ConfigMap and the status follow the new generation', async () => {
+    await custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name: 'stripe', body: { spec: { retry: { maxAttempts: 5 } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const stored = await eventually('stripe observedGeneration 2', async () => {
+      const s = await getIntegration(ns, 'stripe');
+      return { done: s.status?.observedGeneration === 2 ? s : undefined, seen: s.status };
+    });
+    expect(ready(stored)).toMatchObject({ status: 'True', observedGeneration: 2 });
+    const byName = await rendered(ns);
+    expect(byName?.get('stripe')?.spec).toEqual({ ...STRIPE, retry: { maxAttempts: 5 } });
+  });
+
+  it('a missing Secret: Ready=False SecretNotFound with the field path, left out of the ConfigMap; the others unaffected', async () => {
+    await createIntegration(ns, 'mailer', MAILER);
+    const mailer = await settled(ns, 'mailer', 'False');
+    expect(ready(mailer)).toMatchObject({
+      reason: 'SecretNotFound',
+      message: `spec.auth.secretRef.name: Secret "mail-key" not found in namespace "${ns}"`,
+      observedGeneration: 1,
+    });
+    expect([...((await rendered(ns)) ?? new Map()).keys()]).toEqual(['stripe']);
+    expect(ready(await getIntegration(ns, 'stripe'))).toMatchObject({ status: 'True', observedGeneration: 2 });
+
+    const warning = await eventually('a SecretNotFound Event on mailer', async () => {
+      const list = await eventsApi.listNamespacedEvent({ namespace: ns });
+      const found = list.items.find((e) => e.regarding?.name === 'mailer' && e.reason === 'SecretNotFound');
+      return { done: found, seen: list.items.map((e) => `${e.regarding?.name}:${e.reason}`) };
+    });
+    expect(warning.type).toBe('Warning');
+    expect(warning.note).toContain('mail-key');
+  });
+
+  it('creating the Secret makes it Ready and puts it in the ConfigMap', async () => {
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'mail-key' }, stringData: { token: 'not-read-by-the-operator' } } });
+    const mailer = await settled(ns, 'mailer', 'True');
+    expect(ready(mailer)?.reason).toBe('Configured');
+    const byName = await eventually('mailer in the ConfigMap', async () => {
+      const r = await rendered(ns);
+      return { done: r?.has('mailer') ? r : undefined, seen: [...(r?.keys() ?? [])] };
+    });
+    expect([...byName.keys()].sort()).toEqual(['mailer', 'stripe']);
+    expect(byName.get('mailer')?.spec).toEqual(MAILER);
+  });
+
+  it('a ConfigMap edited by hand is put back', async () => {
+    const before = (await configMap(ns))?.data?.[CONFIG_KEY];
+    await core.patchNamespacedConfigMap(
+      { name: CONFIG_MAP_NAME, namespace: ns, body: { data: { [CONFIG_KEY]: 'garbage: true\n' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await eventually('the ConfigMap restored', async () => {
+      const now = (await configMap(ns))?.data?.[CONFIG_KEY];
+      return { done: now === before ? true : undefined, seen: now };
+    });
+  });
+
+  it('delete: the ConfigMap drops it; after the last one it holds an empty list rather than disappearing', async () => {
+    await deleteIntegration(ns, 'stripe');
+    await eventually('stripe gone from the ConfigMap', async () => {
+      const r = await rendered(ns);
+      return { done: r && !r.has('stripe') ? true : undefined, seen: [...(r?.keys() ?? [])] };
+    });
+    expect([...((await rendered(ns)) ?? new Map()).keys()]).toEqual(['mailer']);
+
+    await deleteIntegration(ns, 'mailer');
+    const empty = await eventually('an empty ConfigMap', async () => {
+      const r = await rendered(ns);
+      return { done: r?.size === 0 ? r : undefined, seen: [...(r?.keys() ?? ['(no ConfigMap)'])] };
+    });
+    expect(empty.size).toBe(0);
+    expect((await configMap(ns))?.data?.[CONFIG_KEY]).toBe('');
+  });
+});
+
+describe('level-triggered', () => {
+  it('a reconcile with nothing new to do writes nothing', async () => {
+    const ns = await namespace('steady');
+    await createIntegration(ns, 'geo', { upstream: { url: 'https://geo.example' } });
+    await createIntegration(ns, 'courier', { upstream: { url: 'https://courier.example' } });
+    await settled(ns, 'geo', 'True');
+    await settled(ns, 'courier', 'True');
+    const versions = async () => [
+      (await configMap(ns))?.metadata?.resourceVersion,
+      (await getIntegration(ns, 'geo')).metadata.resourceVersion,
+      (await getIntegration(ns, 'courier')).metadata.resourceVersion,
+    ];
+    const before = await versions();
+    const reconciles = () => operator.metric('breakwater_operator_reconcile_total', { result: 'success' });
+    const patches = () => operator.metric('breakwater_operator_api_requests_total', { verb: 'PATCH' });
+    const [reconciledBefore, patchesBefore] = [await reconciles(), await patches()];
+
+    // Any Secret event in a namespace with integrations wakes its reconciler.
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'unrelated' }, stringData: { a: 'b' } } });
+    await eventually('another reconcile', async () => {
+      const n = await reconciles();
+      return { done: n > reconciledBefore ? n : undefined, seen: n };
+    });
+    expect(await patches()).toBe(patchesBefore);
+    expect(await versions()).toEqual(before);
+  });
+});
