@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { WEBHOOK_CONFIGURATION_NAME } from '../../src/api/names.ts';
 import { freePort, isRunning, logTail, removeDirAtExit, startProcess, stopProcess, type Managed } from './processes.ts';
 
 const CLI = fileURLToPath(new URL('../../cmd/breakwater.ts', import.meta.url));
@@ -35,7 +37,30 @@ export interface OperatorProcessOptions {
   readonly cli?: string;
 }
 
+/** Operators still running per kubeconfig: the last one to stop removes the webhook they registered. */
+const running = new Map<string, number>();
+
+/**
+ * An operator started with `--webhook-url` registers the cluster-wide MutatingWebhookConfiguration and,
+ * as in production, leaves it for the other replicas when it stops. The control plane is shared by
+ * every test file, so the last operator a file stops takes the registration with it.
+ */
+async function released(kubeconfig: string): Promise<void> {
+  const left = (running.get(kubeconfig) ?? 1) - 1;
+  running.set(kubeconfig, left);
+  if (left > 0) return;
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  await kc
+    .makeApiClient(AdmissionregistrationV1Api)
+    .deleteMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME })
+    .catch((error: { code?: number }) => {
+      if (error.code !== 404) throw error;
+    });
+}
+
 export async function startOperator(options: OperatorProcessOptions): Promise<OperatorProcess> {
+  running.set(options.kubeconfig, (running.get(options.kubeconfig) ?? 0) + 1);
   const dir = mkdtempSync(join(tmpdir(), 'breakwater-operator-'));
   removeDirAtExit(dir);
   const adminPort = await freePort();
@@ -81,11 +106,16 @@ export async function startOperator(options: OperatorProcessOptions): Promise<Op
     running: () => isRunning(proc),
     metric: async (metric, labels = {}) => sumSeries(await text(adminPort, '/metrics'), metric, labels),
     logs,
-    stop: (graceMs = 10_000) => stopProcess(proc, graceMs),
+    stop: async (graceMs = 10_000) => {
+      if (!isRunning(proc)) return;
+      await stopProcess(proc, graceMs);
+      await released(options.kubeconfig);
+    },
     kill: async () => {
       if (!isRunning(proc)) return;
       process.kill(-(proc.child.pid ?? 0), 'SIGKILL');
       await proc.exited;
+      await released(options.kubeconfig);
     },
     exitCode: () => proc.child.exitCode,
   };
