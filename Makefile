@@ -13,7 +13,7 @@ NODE_STAMP := $(TOOLS_NODE)/node_modules/node/bin/node
 export PATH := $(TOOLS_NODE)/node_modules/node/bin:$(PATH)
 endif
 
-.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s build demo bench k8s-tools cluster-up
+.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s build demo bench k8s-tools cluster-up chart-lint image e2e-kind
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,3 +65,24 @@ demo: deps ## A misbehaving vendor, called directly and through the sidecar, sid
 
 build: deps ## Compile to dist/ for the container image
 	npx tsc -p tsconfig.build.json
+
+bench: deps ## Sidecar vs direct, http-proxy, undici and nginx side by side (a few minutes); JSON in bench/results/
+	node bench/run.ts
+
+CHART := charts/breakwater
+IMAGE ?= breakwater:dev
+
+chart-lint: k8s-tools ## helm lint --strict and helm template: default values and each charts/breakwater/ci/*-values.yaml
+	@bin=$$(bash hack/k8s-tools.sh 2>/dev/null | tail -n 1); \
+	for v in "" $(wildcard $(CHART)/ci/*-values.yaml); do \
+	  echo "== $${v:-default values}"; \
+	  "$$bin/helm" lint --strict $(CHART) $${v:+--values $$v} && \
+	  "$$bin/helm" template breakwater $(CHART) --namespace breakwater-system $${v:+--values $$v} >/dev/null || exit 1; \
+	done
+
+image: ## docker build the image (IMAGE=breakwater:dev; needs a Docker engine)
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine is reachable (docker info fails); run it where Docker runs" >&2; exit 1; }
+	docker build -t $(IMAGE) .
+
+e2e-kind: ## kind cluster + image + chart; an annotated app against a misbehaving vendor (needs Docker and kind)
+	bash test/e2e/kind.sh

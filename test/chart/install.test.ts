@@ -1,0 +1,302 @@
+// The chart against the real control plane (tier 2): the API server accepts what it renders, `helm
+// install --wait` completes (kwok marks the operator's pods Running; nothing runs them), and the
+// chart's RBAC is enough and not more: the real operator process, authenticated with a token of the
+// chart's ServiceAccount, reconciles, manages its certificate and serves the webhook, while verbs it
+// does not use are denied.
+//
+// The webhook the chart registers points at a Service whose endpoints are kwok's fake pod IPs. Right
+// after the install the test points it at the operator process on 127.0.0.1 (what --webhook-url is
+// for), so that no Pod create ever makes the API server dial one of those addresses.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1ClusterRole, V1ConfigMap, V1Container, V1Deployment, V1MutatingWebhookConfiguration, V1Pod, V1Role, V1Secret } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  CONFIG_KEY,
+  CONFIG_MAP_NAME,
+  CRD_NAME,
+  integrationEnvVar,
+  LEASE_NAME,
+  SIDECAR_CONTAINER_NAME,
+  WEBHOOK_CERT_SECRET_NAME,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_PATH,
+} from '../../src/api/names.ts';
+import { CHART_DIR, helmFor, only, parseManifests, VALUE_COMBINATIONS, type K8sObject } from '../support/helm.ts';
+import { eventually, kubectlFor } from '../support/kube.ts';
+import { freePort, isRunning, logTail, removeDirAtExit, startProcess, stopProcess, type Managed } from '../support/processes.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const binDir = inject('k8sBinDir');
+const adminKubeconfig = inject('kubeconfig');
+const kubectl = kubectlFor(binDir, adminKubeconfig);
+const helm = helmFor(binDir, adminKubeconfig);
+const suffix = randomBytes(3).toString('hex');
+const NS = `bw-system-${suffix}`;
+const APP_NS = `bw-app-${suffix}`;
+const RELEASE = 'breakwater';
+// Kinds whose CRDs (cert-manager, Prometheus Operator) this control plane does not have; the render
+// tests check their structure instead.
+const THIRD_PARTY_GROUPS = ['cert-manager.io/', 'monitoring.coreos.com/'];
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function getJson<T>(args: string[]): Promise<T | undefined> {
+  const r = await kubectl(['get', ...args, '-o', 'json']);
+  return r.code === 0 ? (JSON.parse(r.stdout) as T) : undefined;
+}
+
+async function render(...args: string[]): Promise<K8sObject[]> {
+  const r = await helm(['template', RELEASE, CHART_DIR, '--namespace', NS, ...args]);
+  if (r.code !== 0) throw new Error(`helm template exited ${r.code}: ${r.stderr}`);
+  return parseManifests(r.stdout);
+}
+
+const toYaml = (objects: readonly K8sObject[]): string => objects.map((o) => JSON.stringify(o)).join('\n---\n');
+
+let rendered: K8sObject[];
+let serviceAccount: string;
+
+beforeAll(async () => {
+  rendered = await render();
+  serviceAccount = only(rendered, 'ServiceAccount').metadata.name;
+  await ok(['create', 'namespace', NS]);
+  await ok(['create', 'namespace', APP_NS]);
+});
+
+afterAll(async () => {
+  await helm(['uninstall', RELEASE, '--namespace', NS, '--wait', '--timeout', '60s']);
+  await kubectl(['delete', 'mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME, '--ignore-not-found']);
+  await kubectl(['delete', 'namespace', NS, APP_NS, '--wait=false']);
+});
+
+describe('the rendered chart', () => {
+  for (const combo of VALUE_COMBINATIONS) {
+    it(`is accepted by the API server with ${combo.name} values (server-side dry run, strict field validation)`, async () => {
+      const objects = (await render(...combo.args)).filter((o) => !THIRD_PARTY_GROUPS.some((g) => o.apiVersion.startsWith(g)));
+      expect(objects.length).toBeGreaterThan(8);
+      const r = await kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], toYaml(objects));
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim().split('\n')).toHaveLength(objects.length);
+    });
+  }
+
+  it('takes the e2e manifests too (the kind script applies them to a real cluster)', async () => {
+    const r = await kubectl(
+      ['apply', '--dry-run=server', '--validate=strict', '-n', APP_NS, '-f', join(root, 'test/e2e/manifests/vendor.yaml'), '-f', join(root, 'test/e2e/manifests/demo-app.yaml')],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('helm install', () => {
+  let operator: Managed | undefined;
+  let adminPort: number;
+  let webhookUrl: string;
+  let operatorKubeconfig: string;
+  const as = (): string => `system:serviceaccount:${NS}:${serviceAccount}`;
+
+  afterAll(async () => {
+    if (operator) await stopProcess(operator);
+  });
+
+  it('installs the CRD and every object and --wait sees both operator replicas available', async () => {
+    const r = await helm(['install', RELEASE, CHART_DIR, '--namespace', NS, '--wait', '--timeout', '120s']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('STATUS: deployed');
+    // NOTES.txt: the next two commands.
+    expect(r.stdout).toMatch(/kubectl apply -n <your-namespace> -f/);
+    expect(r.stdout).toMatch(/breakwater\.dev\/inject/);
+
+    expect(await getJson(['crd', CRD_NAME])).toBeDefined();
+    const deployment = await getJson<V1Deployment>(['deployment', '-n', NS, only(rendered, 'Deployment').metadata.name]);
+    expect(deployment?.status?.availableReplicas).toBe(2);
+    await eventually('the PodDisruptionBudget to count both replicas healthy', async () => {
+      const pdb = await getJson<{ status?: { currentHealthy?: number; disruptionsAllowed?: number } }>(['pdb', '-n', NS, only(rendered, 'PodDisruptionBudget').metadata.name]);
+      return { done: pdb?.status?.currentHealthy === 2 && pdb.status.disruptionsAllowed === 1 ? true : undefined, seen: pdb?.status };
+    });
+  });
+
+  it('grants the operator exactly the API calls its code makes', async () => {
+    const can = async (args: string[]): Promise<string> => (await kubectl(['auth', 'can-i', ...args, '--as', as()])).stdout.trim();
+    const allowed: string[][] = [
+      ['list', 'externalintegrations.breakwater.dev', '--all-namespaces'],
+      ['watch', 'externalintegrations.breakwater.dev', '--all-namespaces'],
+      ['patch', 'externalintegrations.breakwater.dev', '--subresource=status', '-n', APP_NS],
+      ['patch', `configmaps/${CONFIG_MAP_NAME}`, '-n', APP_NS],
+      ['create', 'configmaps', '-n', APP_NS],
+      ['create', 'events.events.k8s.io', '-n', APP_NS],
+      ['list', 'namespaces'],
+      ['get', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${WEBHOOK_CONFIGURATION_NAME}`],
+      ['patch', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${WEBHOOK_CONFIGURATION_NAME}`],
+      ['update', `leases.coordination.k8s.io/${LEASE_NAME}`, '-n', NS],
+      ['create', 'leases.coordination.k8s.io', '-n', NS],
+      ['get', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
+      ['update', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
+      ['create', 'secrets', '-n', NS],
+    ];
+    const denied: string[][] = [
+      ['get', 'secrets/stripe-key', '-n', APP_NS],
+      ['create', 'secrets', '-n', APP_NS],
+      ['update', 'secrets/other', '-n', NS],
+      ['delete', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
+      ['get', 'configmaps/app-settings', '-n', APP_NS],
+      ['delete', `configmaps/${CONFIG_MAP_NAME}`, '-n', APP_NS],
+      ['update', 'externalintegrations.breakwater.dev', '-n', APP_NS],
+      ['delete', 'externalintegrations.breakwater.dev', '-n', APP_NS],
+      ['create', 'pods', '-n', APP_NS],
+      ['patch', 'deployments.apps', '-n', APP_NS],
+      ['create', 'leases.coordination.k8s.io', '-n', APP_NS],
+      ['update', 'leases.coordination.k8s.io/someone-else', '-n', NS],
+      ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-else'],
+      ['create', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
+      ['delete', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${WEBHOOK_CONFIGURATION_NAME}`],
+      ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
+    ];
+    const answers = async (cases: string[][]): Promise<Record<string, string>> =>
+      Object.fromEntries(await Promise.all(cases.map(async (c) => [c.join(' '), await can(c)] as const)));
+    expect(await answers(allowed)).toEqual(Object.fromEntries(allowed.map((c) => [c.join(' '), 'yes'])));
+    expect(await answers(denied)).toEqual(Object.fromEntries(denied.map((c) => [c.join(' '), 'no'])));
+  });
+
+  it('pins the names it grants to the ones in src/api/names.ts', () => {
+    const clusterRole = only<V1ClusterRole>(rendered, 'ClusterRole');
+    const role = only<V1Role>(rendered, 'Role');
+    const names = [...(clusterRole.rules ?? []), ...(role.rules ?? [])].flatMap((r) => r.resourceNames ?? []);
+    expect(new Set(names)).toEqual(new Set([CONFIG_MAP_NAME, WEBHOOK_CONFIGURATION_NAME, LEASE_NAME, WEBHOOK_CERT_SECRET_NAME]));
+  });
+
+  it('runs the real operator as the chart ServiceAccount, with the flags the chart renders', async () => {
+    // A token of the ServiceAccount, as the kubelet would mount it: the API server authenticates the
+    // operator as system:serviceaccount:<ns>:<sa> and RBAC sees only the chart's rules.
+    const token = (await ok(['create', 'token', serviceAccount, '-n', NS, '--duration', '1h'])).trim();
+    const admin = parse(readFileSync(adminKubeconfig, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
+    const dir = mkdtempSync(join(tmpdir(), 'breakwater-chart-'));
+    removeDirAtExit(dir);
+    operatorKubeconfig = join(dir, 'operator.kubeconfig');
+    writeFileSync(
+      operatorKubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: admin.clusters[0]?.cluster }],
+        users: [{ name: 'operator', user: { token } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'operator' } }],
+        'current-context': 'test',
+      }),
+      { mode: 0o600 },
+    );
+
+    adminPort = await freePort();
+    const webhookPort = await freePort();
+    webhookUrl = `https://127.0.0.1:${webhookPort}${WEBHOOK_PATH}`;
+    // What a cluster admin does to reach an operator outside the cluster: the chart's webhook now
+    // calls the URL instead of the Service (no caBundle yet; the operator patches it in).
+    await ok([
+      'patch', 'mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME, '--type=json',
+      '-p', JSON.stringify([{ op: 'remove', path: '/webhooks/0/clientConfig/service' }, { op: 'add', path: '/webhooks/0/clientConfig/url', value: webhookUrl }]),
+    ]);
+
+    const container = only<V1Deployment>(rendered, 'Deployment').spec?.template.spec?.containers[0] as V1Container;
+    const args = (container.args ?? []).map((a) =>
+      a.startsWith('--admin-port=') ? `--admin-port=${adminPort}` : a.startsWith('--webhook-port=') ? `--webhook-port=${webhookPort}` : a,
+    );
+    expect(args[0]).toBe('operator');
+    operator = startProcess(
+      'breakwater-operator',
+      process.execPath,
+      [join(root, 'cmd/breakwater.ts'), ...args, `--kubeconfig=${operatorKubeconfig}`, `--webhook-url=${webhookUrl}`],
+      join(dir, 'operator.log'),
+    );
+    await eventually('the operator to report ready on /readyz', async () => {
+      if (!isRunning(operator as Managed)) throw new Error(`the operator exited:\n${logTail(operator as Managed)}`);
+      const res = await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
+      return { done: res?.status === 200 ? true : undefined, seen: res ? `${res.status} ${await res.text()}` : 'no answer' };
+    });
+    expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
+  });
+
+  it('…which creates its webhook certificate and puts its CA in the caBundle', async () => {
+    const secret = await eventually('the certificate Secret', async () => {
+      const s = await getJson<V1Secret>(['secret', '-n', NS, WEBHOOK_CERT_SECRET_NAME]);
+      return { done: s?.data?.['tls.crt'] ? s : undefined, seen: s?.metadata?.name };
+    });
+    const ca = Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString();
+    expect(ca).toContain('BEGIN CERTIFICATE');
+    await eventually('the caBundle to carry that CA', async () => {
+      const mwc = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+      const bundle = Buffer.from(mwc?.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
+      return { done: bundle.trim() !== '' && ca.includes(bundle.trim().split('-----END CERTIFICATE-----')[0] ?? '') ? true : undefined, seen: bundle.slice(0, 80) };
+    });
+  });
+
+  it('…which reconciles an ExternalIntegration into the ConfigMap and its status', async () => {
+    await ok(['create', 'secret', 'generic', 'stripe-key', '-n', APP_NS, '--from-literal=token=sk_test_123']);
+    await ok(['apply', '-n', APP_NS, '-f', join(root, 'examples/payments-stripe.yaml')]);
+    const cm = await eventually('ConfigMap breakwater-integrations', async () => {
+      const c = await getJson<V1ConfigMap>(['configmap', '-n', APP_NS, CONFIG_MAP_NAME]);
+      return { done: c?.data?.[CONFIG_KEY]?.includes('stripe') ? c : undefined, seen: c?.data };
+    });
+    expect(cm.data?.[CONFIG_KEY]).toContain('https://api.stripe.com');
+    await eventually('stripe to be Ready at its generation', async () => {
+      const xi = await getJson<{ metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }>([
+        'externalintegration', '-n', APP_NS, 'stripe',
+      ]);
+      const ready = xi?.status?.conditions?.find((c) => c.type === 'Ready');
+      return { done: ready?.status === 'True' && xi?.status?.observedGeneration === xi?.metadata.generation ? true : undefined, seen: xi?.status };
+    });
+    const lease = await getJson<{ spec?: { holderIdentity?: string } }>(['lease', '-n', NS, LEASE_NAME]);
+    expect(lease?.spec?.holderIdentity).toBeTruthy();
+  });
+
+  it('…which serves the webhook: an annotated Pod is created with the sidecar', async () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'shop', namespace: APP_NS, annotations: { 'breakwater.dev/inject': 'true' } },
+      spec: { containers: [{ name: 'app', image: 'registry.invalid/shop:1' }] },
+    };
+    const created = await eventually('the webhook to inject the sidecar', async () => {
+      await kubectl(['delete', 'pod', 'shop', '-n', APP_NS, '--ignore-not-found', '--wait=false', '--grace-period=0', '--force']);
+      const r = await kubectl(['create', '-f', '-', '-o', 'json'], JSON.stringify(pod));
+      const p = r.code === 0 ? (JSON.parse(r.stdout) as V1Pod) : undefined;
+      const names = [...(p?.spec?.initContainers ?? []), ...(p?.spec?.containers ?? [])].map((c) => c.name);
+      return { done: names.includes(SIDECAR_CONTAINER_NAME) ? p : undefined, seen: r.code === 0 ? names : r.stderr };
+    }, 30_000, 1_000);
+    const app = created.spec?.containers.find((c) => c.name === 'app');
+    expect(app?.env?.map((e) => e.name)).toContain(integrationEnvVar('stripe'));
+  });
+
+  it('denies what the operator does not need, on a real request with its token', async () => {
+    const asOperator = kubectlFor(binDir, operatorKubeconfig);
+    const get = await asOperator(['get', 'secret', 'stripe-key', '-n', APP_NS]);
+    expect(get.code).not.toBe(0);
+    expect(get.stderr).toMatch(/forbidden.*cannot get resource "secrets"/i);
+    const del = await asOperator(['delete', 'configmap', CONFIG_MAP_NAME, '-n', APP_NS]);
+    expect(del.stderr).toMatch(/forbidden.*cannot delete resource "configmaps"/i);
+    expect(await getJson(['configmap', '-n', APP_NS, CONFIG_MAP_NAME])).toBeDefined();
+  });
+
+  it('…and, stopped cleanly, has logged no request it was refused', async () => {
+    const proc = operator as Managed;
+    expect(isRunning(proc)).toBe(true);
+    // pino buffers; SIGTERM makes the operator drain and flush its log.
+    await stopProcess(proc);
+    expect(proc.child.exitCode).toBe(0);
+    const log = readFileSync(proc.logPath, 'utf8');
+    expect(log).toContain('admission webhook ready');
+    const refused = log.split('\n').filter((line) => /forbidden|\b403\b/i.test(line));
+    expect(refused.map((line) => line.slice(0, 400))).toEqual([]);
+  });
+});
