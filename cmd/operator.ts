@@ -7,13 +7,18 @@ import { formatDuration, parseDuration } from '../src/api/duration.ts';
 import { LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT } from '../src/api/names.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
-import { admissionWebhook } from '../src/operator/admission-webhook.ts';
-import { DEFAULT_CERT_VALIDITY_MS } from '../src/operator/certs.ts';
-import { SIDECAR_MODES, type SidecarMode } from '../src/operator/inject.ts';
-import { addIntegrationController } from '../src/operator/integration-controller.ts';
-import { LEADER_ELECTION_DEFAULTS } from '../src/operator/leader-election.ts';
-import { adminServer, Manager, type Runnable } from '../src/operator/manager.ts';
-import { createOperatorMetrics } from '../src/operator/metrics.ts';
+import {
+  addIntegrationController,
+  admissionWebhook,
+  adminServer,
+  createOperatorMetrics,
+  DEFAULT_CERT_VALIDITY_MS,
+  LEADER_ELECTION_DEFAULTS,
+  Manager,
+  SIDECAR_MODES,
+  type Runnable,
+  type SidecarMode,
+} from '../src/operator/index.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 import { createRegistry } from '../src/runtime/metrics.ts';

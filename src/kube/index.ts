@@ -6,5 +6,8 @@ export * from './events.ts';
 export * from './informer.ts';
 export * from './lease.ts';
 export * from './resources.ts';
+export * from './secrets.ts';
+export * from './server-version.ts';
 export * from './transport.ts';
 export * from './watch.ts';
+export * from './webhook-configuration.ts';
