@@ -209,6 +209,14 @@ describe('level-triggered', () => {
     const before = await versions();
     const reconciles = () => operator.metric('breakwater_operator_reconcile_total', { result: 'success' });
     const patches = () => operator.metric('breakwater_operator_api_requests_total', { verb: 'PATCH' });
+    // The webhook's certificate bookkeeping may still be patching after startup: wait for quiet.
+    let last = -1;
+    await eventually('no PATCH in flight', async () => {
+      const n = await patches();
+      const quiet = n === last;
+      last = n;
+      return { done: quiet ? true : undefined, seen: n };
+    }, 30_000, 500);
     const [reconciledBefore, patchesBefore] = [await reconciles(), await patches()];
 
     // Any Secret event in a namespace with integrations wakes its reconciler.
