@@ -1,5 +1,5 @@
-// `npm run gen` writes every file derived from src/api: the CRD (top level and the chart's copy, since
-// Helm installs CRDs only from a chart's own crds/ folder) and the field reference. `--check` (run by
+// `npm run gen` writes every file derived from the code: the CRD (top level and the chart's copy, since
+// Helm installs CRDs only from a chart's own crds/ folder), the field reference and the metrics table. `--check` (run by
 // `make test`) fails when a committed copy differs, so a schema change cannot ship without them.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { externalIntegrationCrd } from '../src/api/crd.ts';
 import { CRD_NAME, GROUP, PLURAL } from '../src/api/names.ts';
 import { referenceMarkdown } from '../src/api/reference.ts';
+import { metricsMarkdown } from './metrics-reference.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CRD_FILE = `${GROUP}_${PLURAL}.yaml`;
@@ -17,6 +18,7 @@ export const GENERATED: Record<string, () => string> = {
   [join('crds', CRD_FILE)]: crd,
   [join('charts', 'breakwater', 'crds', CRD_FILE)]: crd,
   [join('docs', 'reference.md')]: referenceMarkdown,
+  [join('docs', 'metrics.md')]: metricsMarkdown,
 };
 
 async function main(check: boolean): Promise<number> {
@@ -33,10 +35,10 @@ async function main(check: boolean): Promise<number> {
     }
   }
   if (stale.length > 0) {
-    console.error(`${stale.join(', ')} differ from src/api: run \`npm run gen\` and commit the result.`);
+    console.error(`${stale.join(', ')} differ from the code: run \`npm run gen\` and commit the result.`);
     return 1;
   }
-  if (check) console.log(`${Object.keys(GENERATED).join(', ')} match src/api`);
+  if (check) console.log(`${Object.keys(GENERATED).join(', ')} match the code`);
   return 0;
 }
 

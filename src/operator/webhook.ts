@@ -41,7 +41,7 @@ interface WebhookMetrics {
   readonly duration: Histogram<'result'>;
 }
 
-function webhookMetrics(registry: Registry): WebhookMetrics {
+export function webhookMetrics(registry: Registry): WebhookMetrics {
   return {
     admissions: new Counter({
       name: `${METRIC_PREFIX}webhook_admissions_total`,
