@@ -8,6 +8,10 @@ export const SIDECAR_ERRORS = {
   rate_limited: { status: 429, meaning: 'No rate-limit token within maxQueueWait (or at once, with reject).' },
   bulkhead_full: { status: 503, meaning: 'maxConcurrent calls in flight and maxQueued waiting.' },
   circuit_open: { status: 503, meaning: 'The breaker is open; the vendor is not called.' },
+  credentials_unavailable: {
+    status: 503,
+    meaning: 'A secret file the integration needs (auth.secretRef, upstream.tls.caSecretRef) cannot be read; the vendor is not called.',
+  },
   deadline_exceeded: { status: 504, meaning: 'timeouts.total passed before the vendor answered.' },
   upstream_unreachable: { status: 502, meaning: 'No response from the vendor after every attempt.' },
 } as const;

@@ -12,6 +12,8 @@ export class Call {
   readonly deadlineAt: number;
   /** Attempts sent to the vendor so far. */
   attempts = 0;
+  /** How long to wait before the next attempt, as the retry loop's backoff decided. */
+  backoffMs = 0;
   /** Rejects with the abort reason when the call is aborted. */
   readonly aborted: Promise<never>;
   private readonly controller: AbortController;

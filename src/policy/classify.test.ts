@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyError, FailureMatcher } from './classify.ts';
+import { classifyError, FailureMatcher, isCertificateError } from './classify.ts';
 
 const err = (code: string, cause?: unknown) => Object.assign(new Error(code), { code, cause });
 
@@ -13,6 +13,15 @@ describe('classify', () => {
     expect(classifyError(new Error('x', { cause: err('ECONNREFUSED') }))).toBe('connect-failure');
     expect(classifyError(err('UND_ERR_INVALID_ARG'))).toBeUndefined();
     expect(classifyError('nope')).toBeUndefined();
+  });
+
+  it('takes a certificate that fails verification for a connect failure that is not worth retrying', () => {
+    for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) {
+      expect(classifyError(err(code)), code).toBe('connect-failure');
+      expect(isCertificateError(new Error('wrapped', { cause: err(code) })), code).toBe(true);
+    }
+    expect(isCertificateError(err('ECONNREFUSED'))).toBe(false);
+    expect(isCertificateError(err('ERR_SSL_WRONG_VERSION_NUMBER'))).toBe(false);
   });
 
   it('matches kinds, exact statuses and the 5xx shorthand', () => {

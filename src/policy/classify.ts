@@ -4,25 +4,42 @@
 
 export type FailureKind = 'connect-failure' | 'reset' | 'timeout';
 
+// A certificate the vendor presented failed verification (OpenSSL's verify codes, and Node's own host
+// check). Nothing reached the vendor, so it is a connect failure and counts for the breaker: an expired
+// vendor certificate is an outage like any other, and the fallback should stand in. It is never
+// retried, whatever retryOn says: the next handshake gets the same certificate and fails the same way,
+// only later.
+const CERTIFICATE = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'CERT_REVOKED', 'INVALID_CA', 'INVALID_PURPOSE', 'PATH_LENGTH_EXCEEDED', 'CERT_CHAIN_TOO_LONG',
+]);
 // No connection was made: nothing reached the vendor, so even a non-idempotent call is safe to resend.
 const CONNECT_FAILURE = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED', 'ERR_SSL_WRONG_VERSION_NUMBER',
+  'UND_ERR_CONNECT_TIMEOUT', 'ERR_SSL_WRONG_VERSION_NUMBER', ...CERTIFICATE,
 ]);
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** The failure kind of an error thrown by the upstream client, or undefined when it is none of them. */
 export function classifyError(error: unknown): FailureKind | undefined {
+  const code = findCode(error, (c) => CONNECT_FAILURE.has(c) || RESET.has(c) || TIMEOUT.has(c));
+  if (code === undefined) return undefined;
+  return CONNECT_FAILURE.has(code) ? 'connect-failure' : RESET.has(code) ? 'reset' : 'timeout';
+}
+
+/** The vendor's certificate failed verification: a connect failure that is never retried. */
+export function isCertificateError(error: unknown): boolean {
+  return findCode(error, (c) => CERTIFICATE.has(c)) !== undefined;
+}
+
+/** The first error `code` in the chain of causes that `matches`. */
+function findCode(error: unknown, matches: (code: string) => boolean): string | undefined {
   for (let e: unknown = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      if (CONNECT_FAILURE.has(code)) return 'connect-failure';
-      if (RESET.has(code)) return 'reset';
-      if (TIMEOUT.has(code)) return 'timeout';
-    }
+    if (typeof code === 'string' && matches(code)) return code;
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;

@@ -4,18 +4,26 @@ import type { SidecarErrorCode } from '../api/errors.ts';
 import type { Call } from './call.ts';
 import type { FailureKind } from './classify.ts';
 
+export interface UpstreamFailureOptions extends ErrorOptions {
+  /** The call the attempt belonged to, for the retry loop's deadline check. */
+  readonly call?: Call;
+  /** False when trying again cannot help (a certificate that fails verification); true by default. */
+  readonly retryable?: boolean;
+}
+
 /** The vendor gave no usable answer to one attempt: connect failure, reset or timeout. */
 export class UpstreamFailure extends Error {
   override readonly name = 'UpstreamFailure';
   readonly code = 'upstream_unreachable' satisfies SidecarErrorCode;
   readonly kind: FailureKind | undefined;
-  /** The call the attempt belonged to, for the retry loop's deadline check. */
   readonly call: Call | undefined;
+  readonly retryable: boolean;
 
-  constructor(kind: FailureKind | undefined, message: string, options?: ErrorOptions, call?: Call) {
+  constructor(kind: FailureKind | undefined, message: string, options: UpstreamFailureOptions = {}) {
     super(message, options);
     this.kind = kind;
-    this.call = call;
+    this.call = options.call;
+    this.retryable = options.retryable ?? true;
   }
 }
 

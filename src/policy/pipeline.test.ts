@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { resolveSpec } from '../api/resolve.ts';
 import type { ExternalIntegrationSpec } from '../api/schema.ts';
 import type { Call } from './call.ts';
-import { DeadlineExceededError, UpstreamFailure } from './errors.ts';
+import { CallCancelledError, DeadlineExceededError, UpstreamFailure } from './errors.ts';
 import { CompiledPolicy, type AttemptResult } from './pipeline.ts';
 
 interface Scripted extends AttemptResult {
@@ -43,9 +43,14 @@ describe('CompiledPolicy', () => {
     const { attempt, log } = scripted(['ECONNRESET', 503, 503]);
     const call = p.startCall();
     const done = p.execute(call, attempt, null, true);
-    await vi.advanceTimersByTimeAsync(100);
+    // Each wait is the backoff's, give or take the millisecond a timer turn costs.
+    await vi.advanceTimersByTimeAsync(99);
+    expect(log).toEqual(['ECONNRESET']);
+    await vi.advanceTimersByTimeAsync(3);
     expect(log).toEqual(['ECONNRESET', '503']);
-    await vi.advanceTimersByTimeAsync(200);
+    await vi.advanceTimersByTimeAsync(197);
+    expect(log).toEqual(['ECONNRESET', '503']);
+    await vi.advanceTimersByTimeAsync(3);
     const result = await done;
     expect(log).toEqual(['ECONNRESET', '503', '503']);
     expect(result.statusCode).toBe(503);
@@ -98,6 +103,36 @@ describe('CompiledPolicy', () => {
     expect(p.breaker.state).toBe(CircuitState.Closed);
     await p.execute(p.startCall(), attempt, null, true);
     expect(p.breaker.state).toBe(CircuitState.Open);
+  });
+
+  it('opens the failure-rate breaker when the failed share reaches the threshold exactly', async () => {
+    const p = policy({ retry: { maxAttempts: 1 }, circuitBreaker: { failureRate: { threshold: 0.5, window: '10s', minimumRequests: 4 } } });
+    const states: CircuitState[] = [];
+    p.breaker.onStateChange((s) => states.push(s));
+    const { attempt } = scripted([200, 500, 200, 500]);
+    for (let i = 0; i < 3; i++) {
+      await p.execute(p.startCall(), attempt, null, true);
+      vi.advanceTimersByTime(1000);
+    }
+    expect(states).toEqual([]);
+    await p.execute(p.startCall(), attempt, null, true); // 2 of 4 failed: 50%
+    expect(states).toEqual([CircuitState.Open]);
+  });
+
+  it('ends a backoff wait, and frees the bulkhead slot, the moment the caller leaves', async () => {
+    const p = policy({ bulkhead: { maxConcurrent: 1 }, retry: { maxAttempts: 3, backoff: { initial: '5s', max: '5s', jitter: 'none' } } });
+    const { attempt, log } = scripted([503]);
+    const call = p.startCall();
+    const done = p.execute(call, attempt, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(log).toEqual(['503']);
+    expect(p.bulkhead!.executionSlots).toBe(0);
+    call.cancel();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(p.bulkhead!.executionSlots).toBe(1);
+    expect(await done).toBeInstanceOf(CallCancelledError);
+    expect((await p.execute(p.startCall(), attempt, null, true)).statusCode).toBe(200);
+    expect(log).toEqual(['503', '200']);
   });
 
   it('stops retrying when the next backoff would pass the deadline, and rejects at the deadline', async () => {

@@ -3,6 +3,10 @@
 // The breaker sits inside the retry loop so every attempt counts, and the retry predicate never
 // matches BrokenCircuitError or BulkheadRejectedError, so an open circuit or a full bulkhead ends the
 // loop. A request that may not be replayed runs the same policies without the retry loop.
+// The wait between attempts is ours, not Cockatiel's: RetryPolicy sleeps on a plain timer that ignores
+// the abort signal, so a caller who left during a backoff or a Retry-After wait would keep its bulkhead
+// slot until the timer ran out. The backoff hands Cockatiel a zero delay and parks the real one on the
+// call; `afterBackoff` waits it out on a timer the call's signal ends.
 import {
   BrokenCircuitError,
   bulkhead as cockatielBulkhead,
@@ -12,7 +16,6 @@ import {
   DelegateBackoff,
   handleWhen,
   retry as cockatielRetry,
-  SamplingBreaker,
   timeout,
   TimeoutStrategy,
   wrap,
@@ -28,8 +31,10 @@ import { parseDuration } from '../api/duration.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { backoffDelay } from './backoff.ts';
 import { Call } from './call.ts';
-import { classifyError, FailureMatcher } from './classify.ts';
+import { classifyError, FailureMatcher, isCertificateError } from './classify.ts';
+import { delay } from './delay.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
+import { FailureRateBreaker } from './failure-rate-breaker.ts';
 import { IdempotencyRule } from './idempotency.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { retryAfterVerdict } from './retry-after.ts';
@@ -76,7 +81,11 @@ export class CompiledPolicy {
   readonly retry: RetryPolicy;
   readonly budget: RetryBudget;
   readonly idempotency: IdempotencyRule;
+  /** Bulkhead and retry loop; each turn waits out the backoff, then runs `oneAttempt`. */
   private readonly retrying: AnyPolicy;
+  /** Breaker and per-attempt timeout: one attempt. */
+  private readonly oneAttempt: AnyPolicy;
+  /** Bulkhead, breaker and per-attempt timeout: a call that is never retried. */
   private readonly once: AnyPolicy;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -102,18 +111,18 @@ export class CompiledPolicy {
         breaker:
           cb.mode.kind === 'consecutive'
             ? new ConsecutiveBreaker(cb.mode.failures)
-            : new SamplingBreaker({
+            : new FailureRateBreaker({
                 threshold: cb.mode.threshold,
-                duration: cb.mode.windowMs,
-                // Cockatiel's default (5/threshold per second) would need 600 calls in a 60 s window.
-                minimumRps: cb.mode.minimumRequests / (cb.mode.windowMs / 1000),
+                windowMs: cb.mode.windowMs,
+                minimumRequests: cb.mode.minimumRequests,
+                now: this.now,
               }),
       },
     );
 
     const retryOn = new FailureMatcher(retry.retryOn);
     this.retry = cockatielRetry(
-      handleWhen((e) => e instanceof UpstreamFailure && retryOn.matchesKind(e.kind)).orWhenResult((r) =>
+      handleWhen((e) => e instanceof UpstreamFailure && e.retryable && retryOn.matchesKind(e.kind)).orWhenResult((r) =>
         retryOn.matchesStatus((r as AttemptResult).statusCode),
       ),
       // Cockatiel counts retries; the spec counts calls, the first one included.
@@ -124,7 +133,8 @@ export class CompiledPolicy {
     // the signal would abort as soon as headers arrive and cut the streaming response body.
     const perAttempt = timeout(timeouts.perAttemptMs, { strategy: TimeoutStrategy.Cooperative, abortOnReturn: false });
     const outer = this.bulkhead ? [this.bulkhead] : [];
-    this.retrying = wrap(...([...outer, this.retry, this.breaker, perAttempt] as AnyPolicy[]));
+    this.retrying = wrap(...([...outer, this.retry] as AnyPolicy[]));
+    this.oneAttempt = wrap(this.breaker as AnyPolicy, perAttempt as AnyPolicy);
     this.once = wrap(...([...outer, this.breaker, perAttempt] as AnyPolicy[]));
   }
 
@@ -141,8 +151,10 @@ export class CompiledPolicy {
    */
   async execute<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, replayable: boolean): Promise<R> {
     const fn = (context: IDefaultPolicyContext) => this.attemptOnce(call, attempt, request, context.signal);
-    const policy = replayable && this.spec.retry.maxAttempts > 1 ? this.retrying : this.once;
-    const inner = (this.limiter ? this.limited(call, policy, fn) : policy.execute(fn, call.signal)) as Promise<R>;
+    const retrying = replayable && this.spec.retry.maxAttempts > 1;
+    const policy = retrying ? this.retrying : this.once;
+    const run = retrying ? () => this.afterBackoff(call, fn) : fn;
+    const inner = (this.limiter ? this.limited(call, policy, run) : policy.execute(run, call.signal)) as Promise<R>;
     try {
       return await Promise.race([inner, call.aborted]);
     } catch (error) {
@@ -170,6 +182,16 @@ export class CompiledPolicy {
     return policy.execute(fn, call.signal);
   }
 
+  /** One turn of the retry loop: the wait the backoff asked for, then one attempt. */
+  private async afterBackoff(call: Call, fn: (context: IDefaultPolicyContext) => Promise<AttemptResult>): Promise<AttemptResult> {
+    if (call.backoffMs > 0) {
+      const ms = call.backoffMs;
+      call.backoffMs = 0;
+      await delay(ms, call.signal);
+    }
+    return this.oneAttempt.execute(fn, call.signal) as Promise<AttemptResult>;
+  }
+
   private async attemptOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, signal: AbortSignal): Promise<R> {
     if (call.signal.aborted) throw call.signal.reason;
     call.attempts++;
@@ -179,10 +201,9 @@ export class CompiledPolicy {
       // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
       if (call.signal.reason instanceof CallCancelledError) throw call.signal.reason;
       if (signal.aborted) {
-        throw new UpstreamFailure('timeout', `no response headers within ${this.spec.timeouts.perAttemptMs}ms`, { cause: error }, call);
+        throw new UpstreamFailure('timeout', `no response headers within ${this.spec.timeouts.perAttemptMs}ms`, { cause: error, call });
       }
-      const kind = classifyError(error);
-      throw new UpstreamFailure(kind, describe(error), { cause: error }, call);
+      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, call, retryable: !isCertificateError(error) });
     }
   }
 
@@ -197,16 +218,17 @@ export class CompiledPolicy {
     }
     const now = this.now();
     const retry = this.spec.retry;
-    let delay = backoffDelay(retry.backoff, context.attempt, this.random);
+    let waitMs = backoffDelay(retry.backoff, context.attempt, this.random);
     if (response && retry.respectRetryAfter) {
       const verdict = retryAfterVerdict(response.retryAfter, now, retry.maxRetryAfterMs);
       if (verdict.kind === 'too-long') throw new StopRetrying(result);
-      if (verdict.kind === 'wait') delay = verdict.ms;
+      if (verdict.kind === 'wait') waitMs = verdict.ms;
     }
     // A retry that could not start before the deadline only turns an answer into deadline_exceeded.
-    if (now + delay >= call.deadlineAt || !this.budget.tryRetry()) throw new StopRetrying(result);
+    if (now + waitMs >= call.deadlineAt || !this.budget.tryRetry()) throw new StopRetrying(result);
     response?.discard();
-    return delay;
+    call.backoffMs = waitMs;
+    return 0;
   }
 }
 

@@ -3,6 +3,7 @@
 // that wait (the callers queued ahead included) would exceed `maxQueueWaitMs`: then it is rejected at
 // once instead of after waiting. Reservations drive the token count below zero, which is what keeps the
 // queue FIFO without a list of waiters; an aborted waiter gives its token back.
+import { delay } from './delay.ts';
 import { RateLimitedError } from './errors.ts';
 
 export interface RateLimiterOptions {
@@ -55,20 +56,13 @@ export class RateLimiter {
     return this.wait(waitMs, signal);
   }
 
-  private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        this.tokens += 1;
-        reject(signal!.reason);
-      };
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-    });
+  private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await delay(ms, signal);
+    } catch (error) {
+      this.tokens += 1;
+      throw error;
+    }
   }
 
   private refill(): void {

@@ -1,5 +1,7 @@
 // Request bodies: buffered up to the retry buffer because a retry replays them; a larger body streams
-// through (and is attempted once); beyond the hard maximum the call gets 413 request_too_large.
+// through (and is attempted once); beyond the hard maximum the call gets 413 request_too_large. A
+// chunked body is counted as it arrives: while it is still being buffered nothing has reached the
+// vendor; once it streams, crossing the maximum aborts the vendor's request mid-body.
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
@@ -46,6 +48,11 @@ function buffer(req: IncomingMessage, limits: BodyLimits): Promise<Buffer | Read
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       chunks.push(chunk);
+      if (size > limits.maxRequestBodyBytes) {
+        cleanup();
+        reject(new RequestTooLargeError(limits.maxRequestBodyBytes));
+        return;
+      }
       if (size <= limits.retryBufferBytes) return;
       // Too big to replay: hand over what we have plus the rest as one stream, counted against the maximum.
       cleanup();
@@ -88,4 +95,17 @@ class LimitedBody extends Transform {
     if (this.seen > this.maxBytes) callback(new RequestTooLargeError(this.maxBytes));
     else callback(null, chunk);
   }
+}
+
+/**
+ * After an answer to a request whose body is still arriving: read and drop the rest. Closing the
+ * connection on unread data makes TCP reset it, and a caller still sending may then never see the
+ * answer. Bounded, like nginx's lingering close: after `limitMs` the connection is closed regardless.
+ */
+export function discardRest(req: IncomingMessage, limitMs: number): void {
+  if (req.complete || req.destroyed) return;
+  const timer = setTimeout(() => req.destroy(), limitMs);
+  const done = () => clearTimeout(timer);
+  req.once('end', done).once('close', done);
+  req.resume();
 }

@@ -35,6 +35,15 @@ export class IntegrationTable {
     return [...this.current.keys()];
   }
 
+  /** `<integration>: <what>` for each secret file an integration in service needs and cannot read. */
+  unavailableSecrets(): string[] {
+    const missing: string[] = [];
+    for (const integration of this.current.values()) {
+      if (!integration.secretsAvailable) for (const what of integration.unavailableSecrets()) missing.push(`${integration.name}: ${what}`);
+    }
+    return missing;
+  }
+
   /** Reads, validates and compiles `file`, then swaps it in. Throws ConfigError and changes nothing on failure. */
   async load(file: string): Promise<void> {
     let text: string;

@@ -1,11 +1,14 @@
 // The one place that writes a response the sidecar makes itself: DESIGN's error JSON with its status
 // from src/api/errors.ts, Retry-After where known, x-breakwater-attempts after any attempt, or the
-// integration's fallback where it replaces the error.
+// integration's fallback where it replaces the error. Whatever of the request body is still to come is
+// read and dropped, so the caller gets to read the answer.
 import type { ServerResponse } from 'node:http';
 import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { formatRetryAfter } from '../policy/retry-after.ts';
+import { discardRest } from './body.ts';
 import { ATTEMPTS } from './headers.ts';
+import { SIDECAR_DEFAULTS } from './options.ts';
 
 export interface SidecarError {
   readonly code: SidecarErrorCode;
@@ -15,7 +18,8 @@ export interface SidecarError {
 
 /**
  * The vendor gave no answer: the fallback stands in. Load shedding (rate_limited, bulkhead_full) tells
- * the caller to back off and is never replaced, nor is an answer the vendor did send.
+ * the caller to back off and is never replaced, nor is an answer the vendor did send, nor a secret file
+ * that cannot be read (credentials_unavailable): that is a fault to fix, not an outage to ride out.
  */
 const FALLBACK_REPLACES: ReadonlySet<SidecarErrorCode> = new Set(['circuit_open', 'upstream_unreachable', 'deadline_exceeded']);
 
@@ -33,6 +37,7 @@ export function toErrorResponse(res: ServerResponse, error: SidecarError, target
     res.destroy();
     return error.code;
   }
+  discardRest(res.req, SIDECAR_DEFAULTS.refusedBodyLingerMs);
   const attempts = target.attempts > 0 ? { [ATTEMPTS]: String(target.attempts) } : undefined;
   const fallback = target.fallback;
   if (fallback && FALLBACK_REPLACES.has(error.code)) {
@@ -46,8 +51,6 @@ export function toErrorResponse(res: ServerResponse, error: SidecarError, target
     'content-length': body.length,
     ...(error.retryAfterMs !== undefined && { 'retry-after': formatRetryAfter(error.retryAfterMs) }),
     ...attempts,
-    // The unread body of a refused upload would otherwise have to be drained before the next request.
-    ...(error.code === 'request_too_large' && { connection: 'close' }),
   });
   res.end(body);
   return error.code;

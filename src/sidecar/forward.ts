@@ -149,6 +149,11 @@ export async function forward(
     ex.outcome = toErrorResponse(res, { code: 'bad_request', message: 'CONNECT is not proxied' }, { name: integration.name, attempts: 0 });
     return;
   }
+  if (!integration.secretsAvailable) {
+    const message = `cannot read the ${integration.unavailableSecrets().join(' or the ')}; the vendor is not called`;
+    ex.outcome = toErrorResponse(res, { code: 'credentials_unavailable', message }, { name: integration.name, attempts: 0 });
+    return;
+  }
   const out = outboundHeaders(req.rawHeaders, integration);
   ex.requestId = out.requestId;
 

@@ -7,7 +7,7 @@ import { resolveSpec, type ResolvedSpec } from '../api/resolve.ts';
 import type { ExternalIntegration } from '../api/schema.ts';
 import { CompiledPolicy, type PolicyOptions } from '../policy/pipeline.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { SecretFile, secretPath } from './credentials.ts';
+import { SecretFile } from './credentials.ts';
 import type { HeaderRules } from './headers.ts';
 import { CIRCUIT_GAUGE, type IntegrationMetrics, type SidecarMetrics } from './metrics.ts';
 import { Upstream } from './upstream.ts';
@@ -27,6 +27,8 @@ const STATE_NAMES: Record<CircuitState, keyof typeof CIRCUIT_GAUGE> = {
   [CircuitState.Open]: 'open',
   [CircuitState.Isolated]: 'open',
 };
+
+const readable = (file: SecretFile | undefined): boolean => file === undefined || file.value !== undefined;
 
 /** Identity of an integration's configuration: equal keys mean nothing about it changed. */
 export function integrationKey(doc: ExternalIntegration): string {
@@ -55,6 +57,7 @@ export class Integration implements HeaderRules {
     this.policy = new CompiledPolicy(this.spec, context.policy);
     this.upstream = new Upstream(this.spec, {
       secretsDir: context.secretsDir,
+      secretPollMs: context.secretPollMs,
       maxConnections: this.spec.bulkhead?.maxConcurrent ?? context.maxConnectionsPerUpstream,
       logger: this.logger,
     });
@@ -62,7 +65,7 @@ export class Integration implements HeaderRules {
     const auth = this.spec.auth;
     this.authHeader = auth?.header.toLowerCase();
     this.authPrefix = auth?.prefix ?? '';
-    this.secret = auth && new SecretFile(secretPath(context.secretsDir, auth.secretRef), context.secretPollMs, this.logger);
+    this.secret = auth && new SecretFile(context.secretsDir, auth.secretRef, { what: 'auth credential', pollMs: context.secretPollMs, logger: this.logger });
 
     const m = context.metrics;
     this.metrics = m.forIntegration(this.name);
@@ -84,6 +87,19 @@ export class Integration implements HeaderRules {
   get authValue(): string | undefined {
     const value = this.secret?.value;
     return value === undefined ? undefined : this.authPrefix + value;
+  }
+
+  /**
+   * Every secret file this integration needs can be read. Without one, a call would reach the vendor
+   * unauthenticated (or trusting the wrong certificates), so none is sent: credentials_unavailable.
+   */
+  get secretsAvailable(): boolean {
+    return readable(this.secret) && readable(this.upstream.ca);
+  }
+
+  /** What the secret files it cannot read hold, for /readyz and the error message. */
+  unavailableSecrets(): string[] {
+    return [this.secret, this.upstream.ca].filter((file) => !readable(file)).map((file) => file!.what);
   }
 
   /**

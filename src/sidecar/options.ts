@@ -19,6 +19,8 @@ export const SIDECAR_DEFAULTS = {
   secretPollMs: 1000,
   /** Quiet time after a config file event before it is read (editors and kubelet write in steps). */
   configDebounceMs: 50,
+  /** After refusing a request mid-body, how long the rest is read and dropped before the connection closes. */
+  refusedBodyLingerMs: 5000,
 } as const;
 
 export interface SidecarOptions {

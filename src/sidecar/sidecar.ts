@@ -88,7 +88,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     });
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || error.code === 'ECONNRESET') {
+    // A caller that hung up (reset, or closed its side mid-request, e.g. after reading an early 413)
+    // is not waiting for an answer.
+    if (!socket.writable || error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
       socket.destroy();
       return;
     }
@@ -109,7 +111,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       host: options.adminHost ?? '0.0.0.0',
       port: options.adminPort,
       registry,
-      notReadyReason: () => (draining ? 'draining' : undefined),
+      notReadyReason: () => {
+        if (draining) return 'draining';
+        const missing = table.unavailableSecrets();
+        // Calls to these integrations fail with credentials_unavailable until the files can be read.
+        return missing.length > 0 ? `secret files unreadable: ${missing.join('; ')}` : undefined;
+      },
     });
   } catch (error) {
     server.close();

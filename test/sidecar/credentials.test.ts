@@ -1,5 +1,3 @@
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type ScriptedUpstream } from '../support/upstream.ts';
 import { eventually, integration, startHarness, type Harness } from './harness.ts';
@@ -10,40 +8,51 @@ const SECOND = 'sk_live_second_9876543210';
 describe('credentials', () => {
   let vendor: ScriptedUpstream;
   let h: Harness;
-  let secretDir: string;
 
   beforeAll(async () => {
     vendor = await startUpstream();
+    // The Secret is not mounted yet when the sidecar starts.
     h = await startHarness(
       integration('stripe', {
         upstream: { url: vendor.url },
         auth: { header: 'Authorization', prefix: 'Bearer ', secretRef: { name: 'stripe-key', key: 'token' } },
       }),
     );
-    secretDir = join(h.secretsDir, 'stripe-key');
   });
   afterAll(async () => {
     await h.close();
     await vendor.close();
   });
 
-  /** Lays the Secret out as a kubelet does, and rotates it the same way: key → ..data/key, ..data → a version. */
-  async function mountSecret(version: string, value: string): Promise<void> {
-    await mkdir(join(secretDir, version), { recursive: true });
-    await writeFile(join(secretDir, version, 'token'), `${value}\n`);
-    await symlink(version, join(secretDir, '..data_tmp'));
-    await rename(join(secretDir, '..data_tmp'), join(secretDir, '..data'));
-    await symlink('..data/token', join(secretDir, 'token')).catch(() => {});
-  }
+  it('while the credential file is missing, reports not ready and fails calls loudly instead of sending them without it', async () => {
+    const ready = await h.readyz();
+    expect(ready.status).toBe(503);
+    expect(ready.text).toContain('stripe: auth credential (secret stripe-key, key token)');
+
+    const reply = await h.call('/stripe/v1/charges', { method: 'POST', body: '{"amount":100}' });
+    expect(reply.status).toBe(503);
+    expect(reply.json()).toEqual({
+      error: 'credentials_unavailable',
+      integration: 'stripe',
+      message: 'cannot read the auth credential (secret stripe-key, key token); the vendor is not called',
+    });
+    expect(reply.headers['x-breakwater-attempts']).toBeUndefined();
+    expect(vendor.requests).toEqual([]);
+
+    await h.mountSecret('stripe-key', 'token', `${FIRST}\n`);
+    await eventually(async () => expect((await h.readyz()).status).toBe(200));
+    expect((await h.call('/stripe/v1/charges')).status).toBe(200);
+    expect(vendor.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${FIRST}`]);
+  });
 
   it('injects the credential from the mounted Secret, replaces the caller’s, re-reads it on rotation, and never logs it', async () => {
-    await mountSecret('..v1', FIRST);
+    await h.mountSecret('stripe-key', 'token', `${FIRST}\n`);
     await eventually(async () => {
       await h.call('/stripe/v1/charges', { headers: { authorization: 'Bearer from-the-app' } });
       expect(vendor.requests.at(-1)!.headers.authorization).toBe(`Bearer ${FIRST}`);
     });
 
-    await mountSecret('..v2', SECOND);
+    await h.mountSecret('stripe-key', 'token', `${SECOND}\n`);
     await eventually(async () => {
       await h.call('/stripe/v1/charges');
       expect(vendor.requests.at(-1)!.headers.authorization).toBe(`Bearer ${SECOND}`);

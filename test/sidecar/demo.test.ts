@@ -14,7 +14,7 @@ function runDemo(args: string[]): Promise<{ code: number | null; stdout: string;
 
 describe('breakwater demo', () => {
   it('runs every vendor phase and shows the breaker opening and closing, the retries and the fallback', async () => {
-    const { code, stdout, stderr } = await runDemo(['--phase-duration', '1500ms', '--rate', '20']);
+    const { code, stdout, stderr } = await runDemo(['--phase-duration', '1s', '--rate', '20']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     for (const phase of ['healthy', 'slow', 'failing', 'rate-limiting']) expect(stdout).toContain(phase);

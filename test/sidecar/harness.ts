@@ -1,6 +1,6 @@
 // Runs the sidecar in-process on ephemeral loopback ports with a config file in a temp directory, and
 // captures its log lines. Calls go through a dedicated undici Agent so each suite closes its sockets.
-import { mkdtemp, rm, writeFile, mkdir, rename } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir, rename, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -20,7 +20,11 @@ export interface Harness {
   url(path: string): string;
   call(path: string, init?: CallInit): Promise<Reply>;
   writeConfig(docs: string): Promise<void>;
+  /** Mounts `value` as key `key` of Secret `name`, laid out and swapped in as a kubelet does. */
+  mountSecret(name: string, key: string, value: string): Promise<void>;
   metrics(): Promise<string>;
+  /** Status and body of the admin server's /readyz. */
+  readyz(): Promise<{ status: number; text: string }>;
   close(): Promise<void>;
 }
 
@@ -56,13 +60,30 @@ export const FAST_RETRY = {
   budget: { percent: 100, minPerSecond: 1000 },
 };
 
-export async function startHarness(config: string, options: Partial<SidecarOptions> = {}): Promise<Harness> {
+/** Secrets mounted before the sidecar starts: `{ [name]: { [key]: value } }`. */
+export type Secrets = Record<string, Record<string, string>>;
+
+export async function startHarness(config: string, options: Partial<SidecarOptions> = {}, secrets: Secrets = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'breakwater-sidecar-'));
   const configPath = join(dir, 'config', 'integrations.yaml');
   const secretsDir = join(dir, 'secrets');
   await mkdir(join(dir, 'config'));
   await mkdir(secretsDir);
   await writeFile(configPath, config);
+  let versions = 0;
+  const mountSecret = async (name: string, key: string, value: string): Promise<void> => {
+    // key → ..data/key, and ..data → a new version directory renamed over the old link in one step.
+    const secretDir = join(secretsDir, name);
+    const version = `..v${++versions}`;
+    await mkdir(join(secretDir, version), { recursive: true });
+    await writeFile(join(secretDir, version, key), value);
+    await symlink(version, join(secretDir, '..data_tmp'));
+    await rename(join(secretDir, '..data_tmp'), join(secretDir, '..data'));
+    await symlink(join('..data', key), join(secretDir, key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  };
+  for (const [name, keys] of Object.entries(secrets)) for (const [key, value] of Object.entries(keys)) await mountSecret(name, key, value);
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger({
     level: 'info',
@@ -112,9 +133,14 @@ export async function startHarness(config: string, options: Partial<SidecarOptio
       await writeFile(tmp, text);
       await rename(tmp, configPath);
     },
+    mountSecret,
     async metrics() {
       const res = await request(`http://127.0.0.1:${sidecar.adminPort}/metrics`, { dispatcher: agent });
       return res.body.text();
+    },
+    async readyz() {
+      const res = await request(`http://127.0.0.1:${sidecar.adminPort}/readyz`, { dispatcher: agent });
+      return { status: res.statusCode, text: await res.body.text() };
     },
     async close() {
       await sidecar.drain(1000);

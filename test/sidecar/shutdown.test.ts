@@ -24,14 +24,19 @@ describe('shutdown and startup', () => {
     const config = join(dir, 'ok.yaml');
     await writeFile(config, integration('vendor', { upstream: { url: vendor.url } }));
     const sidecar = await spawnSidecar(['--config', config, '--port', '0', '--admin-port', '0', '--secrets-dir', dir]);
-    vendor.otherwise({ status: 200, body: 'finished', delayMs: 700 });
+    let answer!: () => void;
+    vendor.script((_req, res) => {
+      answer = () => res.end('finished');
+    });
     const inFlight = request(`http://127.0.0.1:${sidecar.port}/vendor/slow`);
     await eventually(() => expect(vendor.inFlight).toBe(1));
     sidecar.child.kill('SIGTERM');
-    // New connections are refused while the call in flight still gets its answer.
+    // New connections are refused while the call in flight is still waiting for the vendor's answer.
     await eventually(async () => {
       await expect(request(`http://127.0.0.1:${sidecar.port}/vendor/x`)).rejects.toThrow(/ECONNREFUSED/);
     });
+    expect(vendor.inFlight).toBe(1);
+    answer();
     const res = await inFlight;
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe('finished');

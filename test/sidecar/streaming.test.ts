@@ -9,7 +9,7 @@ describe('streaming responses', () => {
 
   beforeAll(async () => {
     vendor = await startUpstream();
-    h = await startHarness(integration('events', { upstream: { url: vendor.url }, timeouts: { perAttempt: '1s', total: '2s' } }));
+    h = await startHarness(integration('events', { upstream: { url: vendor.url }, timeouts: { perAttempt: '200ms', total: '300ms' } }));
   });
   afterAll(async () => {
     await h.close();
@@ -33,7 +33,7 @@ describe('streaming responses', () => {
     const first = await reader.next();
     expect(String(first.value)).toBe('data: first\n\n');
     // Longer than timeouts.total: the deadline covers the wait for an answer, not a stream that has one.
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    await new Promise((resolve) => setTimeout(resolve, 400));
     sendLast();
     let rest = '';
     for (let next = await reader.next(); !next.done; next = await reader.next()) rest += String(next.value);

@@ -1,8 +1,11 @@
 // A scripted vendor on 127.0.0.1 that misbehaves on purpose, one step per request in order: answer with
 // a status (after a delay), destroy the socket, hang, or anything a function does. It counts TCP
-// connections and concurrent requests, and records what each request looked like to the vendor.
+// connections and concurrent requests, and records what each request looked like to the vendor. Given
+// a certificate it serves HTTPS, and records the SNI each request came with.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 
 export interface Respond {
   readonly status?: number;
@@ -24,6 +27,8 @@ export interface SeenRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The server name the client sent in the TLS handshake (SNI); undefined over plain HTTP or without one. */
+  readonly servername: string | undefined;
   /** Bytes of body received so far. */
   bytes: number;
   body: Buffer;
@@ -33,12 +38,21 @@ export interface SeenRequest {
   readonly done: Promise<void>;
 }
 
+export interface UpstreamOptions {
+  /** Serve HTTPS with this certificate and key (PEM); the URL then starts with https://127.0.0.1. */
+  readonly tls?: Pick<SecureContextOptions, 'cert' | 'key'>;
+}
+
 export interface ScriptedUpstream {
   readonly url: string;
   readonly port: number;
   readonly requests: SeenRequest[];
   /** TCP connections accepted so far. */
   readonly connections: number;
+  /** TLS handshakes that failed, e.g. because the client did not trust the certificate. */
+  readonly failedHandshakes: number;
+  /** Serves this certificate and key (PEM) on connections from now on. */
+  setCertificate(tls: Pick<SecureContextOptions, 'cert' | 'key'>): void;
   /** Requests being handled right now, and the most there ever were at once. */
   readonly inFlight: number;
   readonly maxInFlight: number;
@@ -51,17 +65,18 @@ export interface ScriptedUpstream {
   close(): Promise<void>;
 }
 
-export async function startUpstream(): Promise<ScriptedUpstream> {
+export async function startUpstream(options: UpstreamOptions = {}): Promise<ScriptedUpstream> {
   const queue: Step[] = [];
   let fallback: Step = { status: 200, body: 'ok' };
   const requests: SeenRequest[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
+  let failedHandshakes = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   const timers = new Set<NodeJS.Timeout>();
 
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     let settle!: () => void;
@@ -69,6 +84,7 @@ export async function startUpstream(): Promise<ScriptedUpstream> {
       method: req.method ?? '',
       url: req.url ?? '',
       headers: req.headers,
+      servername: (req.socket as Partial<TLSSocket>).servername || undefined,
       bytes: 0,
       body: Buffer.alloc(0),
       aborted: false,
@@ -111,7 +127,10 @@ export async function startUpstream(): Promise<ScriptedUpstream> {
         }
       });
     }
-  });
+  };
+  const tls = options.tls;
+  const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+  server.on('tlsClientError', () => failedHandshakes++);
   server.on('connection', (socket: Socket) => {
     connections++;
     sockets.add(socket);
@@ -121,11 +140,18 @@ export async function startUpstream(): Promise<ScriptedUpstream> {
   const port = (server.address() as AddressInfo).port;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     requests,
     get connections() {
       return connections;
+    },
+    get failedHandshakes() {
+      return failedHandshakes;
+    },
+    setCertificate(next) {
+      if (!tls) throw new Error('setCertificate needs a vendor started with tls');
+      (server as ReturnType<typeof createHttpsServer>).setSecureContext(next);
     },
     get inFlight() {
       return inFlight;
