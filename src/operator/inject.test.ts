@@ -149,6 +149,12 @@ describe('what gets injected', () => {
     expect(sidecar.image).toBe('breakwater:test');
   });
 
+  it('tells the sidecar which integrations to serve: only theirs have Secrets mounted', () => {
+    const selected = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_INTEGRATIONS]: 'stripe' })).pod;
+    expect(sidecarOf(selected).args).toContain('--integrations=stripe');
+    expect(sidecar.args).toContain('--integrations=fan-courier,geo,stripe');
+  });
+
   it('mounts the ConfigMap (optional) and each referenced Secret read-only into the sidecar only', () => {
     expect(injected.spec?.volumes).toEqual([
       { name: 'breakwater-config', configMap: { name: CONFIG_MAP_NAME, optional: true } },

@@ -271,6 +271,8 @@ function sidecarContainer(pod: V1Pod, selected: readonly Selected[], settings: I
     args: [
       subcommand,
       `--config=${CONFIG_PATH}`,
+      // Only these: the namespace's file holds every integration, but only these have their Secrets here.
+      `--integrations=${selected.map((i) => i.name).join(',')}`,
       `--secrets-dir=${SECRETS_DIR}`,
       `--port=${PROXY_PORT}`,
       `--admin-port=${SIDECAR_ADMIN_PORT}`,

@@ -52,8 +52,14 @@ export class IntegrationTable {
     } catch (error) {
       throw new ConfigError(file, [(error as Error).message]);
     }
-    const { integrations, problems } = parseIntegrations(text);
-    if (problems.length > 0) throw new ConfigError(file, problems.map((p) => formatProblem(file, p)));
+    const parsed = parseIntegrations(text);
+    if (parsed.problems.length > 0) throw new ConfigError(file, parsed.problems.map((p) => formatProblem(file, p)));
+    // The namespace's file holds every integration; a pod's sidecar serves only those it was injected
+    // for, whose Secrets are the only ones mounted into it.
+    const only = this.context.only;
+    const integrations = only ? parsed.integrations.filter((doc) => only.has(doc.metadata.name)) : parsed.integrations;
+    const absent = only ? [...only].filter((name) => !integrations.some((doc) => doc.metadata.name === name)) : [];
+    if (absent.length > 0) this.context.logger.warn({ file, absent }, 'selected integrations are not in the config file');
 
     const next = new Map<string, Integration>();
     const built: Integration[] = [];

@@ -13,6 +13,8 @@ import { CIRCUIT_GAUGE, type IntegrationMetrics, type SidecarMetrics } from './m
 import { Upstream } from './upstream.ts';
 
 export interface IntegrationContext {
+  /** The integrations this sidecar serves (the pod's selection); every one in the file when undefined. */
+  readonly only?: ReadonlySet<string>;
   readonly secretsDir: string;
   readonly secretPollMs: number;
   readonly maxConnectionsPerUpstream: number;

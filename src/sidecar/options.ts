@@ -32,6 +32,8 @@ export interface SidecarOptions {
   readonly adminHost?: string;
   /** A secret `name`'s `key` is the file `<secretsDir>/<name>/<key>`. */
   readonly secretsDir: string;
+  /** Serve only these integrations of the file; all of them when undefined. */
+  readonly integrations?: readonly string[];
   readonly logger: Logger;
   /** A fresh registry when not given. */
   readonly registry?: Registry;

@@ -32,6 +32,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const registry = options.registry ?? createRegistry();
   const metrics = new SidecarMetrics(registry);
   const table = new IntegrationTable({
+    ...(options.integrations && { only: new Set(options.integrations) }),
     secretsDir: options.secretsDir,
     secretPollMs: options.secretPollMs ?? SIDECAR_DEFAULTS.secretPollMs,
     maxConnectionsPerUpstream: options.maxConnectionsPerUpstream ?? SIDECAR_DEFAULTS.maxConnectionsPerUpstream,

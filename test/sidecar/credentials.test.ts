@@ -65,3 +65,32 @@ describe('credentials', () => {
     expect(logged).not.toContain('from-the-app');
   });
 });
+
+describe('a sidecar injected for some of the namespace\'s integrations', () => {
+  let vendor: ScriptedUpstream;
+  let h: Harness;
+
+  beforeAll(async () => {
+    vendor = await startUpstream();
+    // The namespace's file holds both; only the geocoder was selected, so only its Secret is mounted.
+    h = await startHarness(
+      [
+        integration('geo', { upstream: { url: vendor.url } }),
+        integration('stripe', { upstream: { url: vendor.url }, auth: { secretRef: { name: 'stripe-key', key: 'token' } } }),
+      ].join('---\n'),
+      { integrations: ['geo'] },
+    );
+  });
+  afterAll(async () => {
+    await h.close();
+    await vendor.close();
+  });
+
+  it('serves only those, and is ready without the Secrets of the others', async () => {
+    expect((await h.readyz()).status).toBe(200);
+    expect((await h.call('/geo/v1/lookup')).status).toBe(200);
+    const other = await h.call('/stripe/v1/charges');
+    expect(other.status).toBe(404);
+    expect(other.json()).toMatchObject({ error: 'unknown_integration', integration: 'stripe' });
+  });
+});
