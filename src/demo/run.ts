@@ -2,6 +2,7 @@
 // real sidecar, the same open-loop traffic against both, and what each did to the app, second by second.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { integrationUrl, parseIntegrations, renderIntegrations } from '../api/index.ts';
 import { LINE_HEADER, line, summary, Tally, type CircuitState } from './report.ts';
@@ -80,7 +81,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       options.out(line(second, phaseAt(clock, from), window(tallies.direct), window(tallies.proxied), breakerAt[second] ?? breaker));
     };
     for (let second = 1; second <= seconds && !options.signal.aborted; second++) {
-      await sleep(clock.startedAt + second * 1000 - Date.now(), options.signal);
+      await delay(Math.max(0, clock.startedAt + second * 1000 - Date.now()), undefined, { signal: options.signal }).catch(() => undefined);
       breakerAt[second] = `${breaker}${changedThisSecond ? ' ←' : ''}`;
       changedThisSecond = false;
       if (second > ROW_LAG_S) printRow(second - ROW_LAG_S);
@@ -106,11 +107,4 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     await Promise.all([direct.close(), proxied.close()]);
     if (!options.signal.aborted) await rm(work, { recursive: true, force: true });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, ms));
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
 }

@@ -1,4 +1,5 @@
 // Exponential backoff with a cap: the informer's reconnects and the work queue's retries both use it.
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface BackoffOptions {
   /** Delay after the first failure. */
@@ -19,4 +20,9 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
   const exponent = Math.max(0, attempt - 1);
   const computed = Math.min(options.maxMs, options.initialMs * (options.factor ?? 2) ** exponent);
   return options.jitter ? Math.floor(computed / 2 + (random() * computed) / 2) : computed;
+}
+
+/** Waits `ms`, or less when `signal` aborts first; never rejects, so a stopping loop just ends. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return delay(ms, undefined, { signal }).catch(() => undefined);
 }

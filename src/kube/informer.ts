@@ -12,7 +12,7 @@
 // - a watchdog abandons a watch that has been silent for longer than bookmarks allow (a half-open
 //   connection that TCP has not noticed) and watches again.
 import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts';
 import type { KubeClient } from './client.ts';
 import { isGone, KubeError } from './errors.ts';
 import { collectionPath, METADATA_ACCEPT, METADATA_LIST_ACCEPT, type ResourceType } from './resources.ts';
@@ -315,17 +315,4 @@ function put<T extends NamedObject>(objects: Map<string, Map<string, T>>, object
     objects.set(namespace, names);
   }
   names.set(object.metadata.name, object);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

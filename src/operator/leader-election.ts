@@ -8,6 +8,7 @@
 // - on shutdown the leader releases the Lease (no holder), so a standby takes it on its next try
 //   instead of waiting the lease out.
 // A replica that stops leading goes back to campaigning; its controllers stop with the leading signal.
+import { sleep } from '../kube/backoff.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isConflict } from '../kube/errors.ts';
 import { createLease, readLease, updateLease, type LeaseRecord, type LeaseRef, type ObservedLease } from '../kube/lease.ts';
@@ -191,17 +192,4 @@ export class LeaderElector {
 /** client-go's JitterFactor 1.2: up to 20% longer, so standbys do not poll in step. */
 function jittered(ms: number): number {
   return ms * (1 + 0.2 * Math.random());
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
