@@ -1,0 +1,360 @@
+// `npm run bench`: every target in front of the same origin, every scenario, side by side in one run,
+// because on a small shared machine only ratios taken in the same run mean anything. Prints Markdown
+// tables (values, ratios to direct and to http-proxy, goals) and writes the JSON to bench/results/.
+//
+// Processes: the origin, each proxy and autocannon run in processes of their own; this process runs
+// the serial and open-loop generators and reads the proxies' CPU and memory from /proc.
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { breakerOpen, type BreakerOpenResult } from './breaker-open.ts';
+import { configReload, type ReloadResult } from './config-reload.ts';
+import { fixedRateLatency, type FixedRateResult } from './fixed-rate-latency.ts';
+import { serialLatency, type SerialResult } from './serial-latency.ts';
+import { firstLine, startChild, stopAll, stopAllOnExit } from './support/children.ts';
+import { compiled, fromSource, type Locate } from './support/build.ts';
+import { runExternal, type ExternalResult } from './support/external.ts';
+import { HOST } from './support/net.ts';
+import { DIRECT, figureTables, fmt, goalsTable, HTTP_PROXY, ratio, type Figure, type Goal } from './support/report.ts';
+import { ORIGIN_PATH, startNodeProxy, type Target } from './support/target.ts';
+import { FLAKY, startBreakwater, unavailable, type Breakwater } from './targets/breakwater.ts';
+import { startNginx } from './targets/nginx.ts';
+import { throughput, type ThroughputResult } from './throughput.ts';
+
+const SCENARIOS = ['serial', 'throughput', 'fixed-rate', 'breaker-open', 'config-reload', 'operator'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const TARGETS = ['direct', 'http-proxy', 'undici', 'nginx', 'breakwater-minimal', 'breakwater-full'] as const;
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+const OPERATOR_SCRIPTS = ['webhook-admission', 'operator-reconcile'] as const;
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scenarios: { type: 'string', default: SCENARIOS.join(',') },
+    targets: { type: 'string', default: TARGETS.join(',') },
+    rounds: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '5' },
+    profile: { type: 'string' },
+    source: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(BENCH_DIR, 'results', 'latest.json') },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  console.log(`usage: node bench/run.ts [--quick] [--scenarios ${SCENARIOS.join(',')}]
+       [--targets ${TARGETS.join(',')}] [--rounds 2] [--seconds 5] [--profile DIR] [--source] [--out FILE]
+
+  --seconds   throughput: seconds per target per round (after a 2 s warm-up)
+  --rounds    every measured scenario is split into interleaved rounds, target order rotated each round
+  --profile   run the Breakwater sidecars with --cpu-prof, writing .cpuprofile files into DIR
+  --source    run the .ts sources directly instead of compiling them first as the image does
+  --quick     short durations, to check that everything runs; the figures are not worth quoting`);
+  process.exit(0);
+}
+
+const scenarios = new Set(args.scenarios.split(',') as Scenario[]);
+const wanted = new Set(args.targets.split(','));
+const quick = args.quick;
+const rounds = Number(args.rounds);
+const options = {
+  serial: { requests: quick ? 400 : 4000, warmup: quick ? 100 : 500, rounds, maxMsPerRound: 10_000 },
+  throughput: { connections: 32, seconds: quick ? 2 : Number(args.seconds), warmupSeconds: quick ? 1 : 2, rounds: quick ? 1 : rounds },
+  fixedRate: { rate: 1000, seconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2, rounds: quick ? 1 : rounds },
+  breakerOpen: { requests: quick ? 500 : 3000, warmup: quick ? 50 : 300, maxMs: 10_000 },
+  configReload: { rate: 1000, reloads: 2, gapMs: quick ? 1000 : 2000 },
+  operatorTimeoutMs: 300_000,
+};
+
+function section(title: string): void {
+  console.log(`\n## ${title}\n`);
+}
+
+function log(text: string): void {
+  console.log(`- ${text}`);
+}
+
+async function startTargets(locate: Locate, tmp: string, originUrl: string, originPort: number): Promise<{ targets: Target[]; skipped: Record<string, string> }> {
+  const targets: Target[] = [];
+  const skipped: Record<string, string> = {};
+  if (wanted.has('direct')) {
+    targets.push({ name: DIRECT, description: 'no proxy: the client calls the origin', url: `${originUrl}${ORIGIN_PATH}` });
+  }
+  if (wanted.has('http-proxy')) {
+    targets.push(await startNodeProxy(HTTP_PROXY, locate('bench/targets/http-proxy.ts'), originUrl, 'http-proxy 1.18.1 passthrough, keep-alive http.Agent'));
+  }
+  if (wanted.has('undici')) {
+    targets.push(await startNodeProxy('undici', locate('bench/targets/undici.ts'), originUrl, 'undici Pool + stream() passthrough, hop-by-hop headers dropped'));
+  }
+  if (wanted.has('nginx')) {
+    const nginx = await startNginx(originPort, tmp);
+    if (typeof nginx === 'string') skipped.nginx = nginx;
+    else targets.push(nginx);
+  }
+  const profiles = (['minimal', 'full'] as const).filter((p) => wanted.has(`breakwater-${p}`));
+  const cli = locate('cmd/breakwater.ts');
+  const why = profiles.length ? unavailable(cli) : undefined;
+  for (const profile of profiles) {
+    if (why) {
+      skipped[`breakwater-${profile}`] = why;
+      continue;
+    }
+    const nodeFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`, `--cpu-prof-name=breakwater-${profile}.cpuprofile`] : [];
+    targets.push(await startBreakwater({ profile, originUrl, tmp, cli, nodeFlags }));
+  }
+  return { targets, skipped };
+}
+
+function machine() {
+  let commit: string | undefined;
+  try {
+    const git = (...argv: string[]) => execFileSync('git', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    // A run on uncommitted changes says so: the commit alone would not reproduce it.
+    commit = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '-dirty' : '');
+  } catch {
+    commit = undefined;
+  }
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    commit,
+  };
+}
+
+function buildFigures(
+  names: readonly string[],
+  serial?: Map<string, SerialResult>,
+  load?: Map<string, ThroughputResult>,
+  fixed?: Map<string, FixedRateResult>,
+  idle?: Map<string, number | undefined>,
+): Figure[] {
+  const pick = <R>(results: Map<string, R> | undefined, get: (r: R) => number | undefined) =>
+    Object.fromEntries(names.map((n) => [n, results?.get(n) === undefined ? undefined : get(results.get(n)!)]));
+  const overDirect = (values: Record<string, number | undefined>) =>
+    Object.fromEntries(names.map((n) => [n, values[n] === undefined || values[DIRECT] === undefined ? undefined : values[n]! - values[DIRECT]!]));
+  const figures: Figure[] = [];
+  if (load) {
+    figures.push({ key: 'throughputRps', label: 'throughput, 32 connections (req/s)', format: fmt.rps, values: pick(load, (r) => r.requestsPerSecond) });
+  }
+  if (serial) {
+    const p50 = pick(serial, (r) => r.latency.p50);
+    const p99 = pick(serial, (r) => r.latency.p99);
+    figures.push(
+      { key: 'serialP50Ms', label: 'serial latency p50 (ms)', format: fmt.ms, values: p50 },
+      { key: 'serialP99Ms', label: 'serial latency p99 (ms)', format: fmt.ms, values: p99 },
+      { key: 'serialAddedP50Ms', label: 'serial p50 added over direct (ms)', format: fmt.ms, values: overDirect(p50), overDirect: true },
+      { key: 'serialAddedP99Ms', label: 'serial p99 added over direct (ms)', format: fmt.ms, values: overDirect(p99), overDirect: true },
+    );
+  }
+  if (fixed) {
+    const p99 = pick(fixed, (r) => r.latency.p99);
+    figures.push(
+      { key: 'fixedP50Ms', label: '1,000 req/s open loop p50 (ms)', format: fmt.ms, values: pick(fixed, (r) => r.latency.p50) },
+      { key: 'fixedP99Ms', label: '1,000 req/s open loop p99 (ms)', format: fmt.ms, values: p99 },
+      { key: 'fixedP999Ms', label: '1,000 req/s open loop p99.9 (ms)', format: fmt.ms, values: pick(fixed, (r) => r.latency.p999) },
+      { key: 'fixedAddedP99Ms', label: '1,000 req/s p99 added over direct (ms)', format: fmt.ms, values: overDirect(p99), overDirect: true },
+      { key: 'cpuPer1kAt1k', label: 'CPU s per 1,000 req at 1,000 req/s', format: fmt.cpu, values: pick(fixed, (r) => r.cpuSecondsPer1k) },
+    );
+  }
+  if (load) {
+    figures.push({ key: 'cpuPer1kAt32', label: 'CPU s per 1,000 req at 32 connections', format: fmt.cpu, values: pick(load, (r) => r.cpuSecondsPer1k) });
+  }
+  if (idle) figures.push({ key: 'rssIdle', label: 'RSS idle (MB)', format: fmt.mb, values: Object.fromEntries(idle) });
+  if (fixed) figures.push({ key: 'rssAt1k', label: 'RSS peak at 1,000 req/s (MB)', format: fmt.mb, values: pick(fixed, (r) => r.peakRssBytes) });
+  if (load) figures.push({ key: 'rssAt32', label: 'RSS peak at 32 connections (MB)', format: fmt.mb, values: pick(load, (r) => r.peakRssBytes) });
+  return figures;
+}
+
+function buildGoals(figures: readonly Figure[], breaker?: BreakerOpenResult, reload?: ReloadResult): Goal[] {
+  const get = (key: string) => figures.find((f) => f.key === key);
+  const full = 'breakwater-full';
+  const minimal = 'breakwater-minimal';
+  const goals: Goal[] = [];
+  const ratioGoal = (goal: string, target: string, min: number) => {
+    const figure = get('throughputRps');
+    const r = figure && ratio(figure, target, HTTP_PROXY);
+    goals.push({ goal, measured: r === undefined ? '—' : `${fmt.ratio(r)} http-proxy`, met: r === undefined ? undefined : r >= min });
+  };
+  const maxGoal = (goal: string, key: string, max: number, format: (v: number) => string, unit: string) => {
+    const v = get(key)?.values[full];
+    goals.push({ goal, measured: v === undefined ? '—' : `${format(v)} ${unit}`, met: v === undefined ? undefined : v <= max });
+  };
+  ratioGoal('full-policy throughput ≥ 1.5× http-proxy', full, 1.5);
+  ratioGoal('no-policy throughput ≥ 2× http-proxy', minimal, 2);
+  maxGoal('added serial latency p50 ≤ 0.1 ms (full policy)', 'serialAddedP50Ms', 0.1, fmt.ms, 'ms');
+  maxGoal('added serial latency p99 ≤ 1 ms (full policy)', 'serialAddedP99Ms', 1, fmt.ms, 'ms');
+  maxGoal('p99 at 1,000 req/s ≤ 2 ms over direct (full policy)', 'fixedAddedP99Ms', 2, fmt.ms, 'ms');
+  maxGoal('≤ 0.1 CPU s per 1,000 req, full policy, at 1,000 req/s', 'cpuPer1kAt1k', 0.1, fmt.cpu, 's');
+  maxGoal('… and at 32 connections (saturated)', 'cpuPer1kAt32', 0.1, fmt.cpu, 's');
+  maxGoal('RSS ≤ 60 MB idle (full policy)', 'rssIdle', 60 * 2 ** 20, fmt.mb, 'MB');
+  maxGoal('RSS ≤ 100 MB at 1,000 req/s (full policy)', 'rssAt1k', 100 * 2 ** 20, fmt.mb, 'MB');
+  goals.push({
+    goal: 'fail-fast with the breaker open p99 ≤ 0.5 ms',
+    measured: breaker ? `${fmt.ms(breaker.latency.p99)} ms` : '—',
+    met: breaker ? breaker.latency.p99 <= 0.5 && breaker.unexpected === 0 : undefined,
+  });
+  goals.push({
+    goal: 'config reload under load: 0 failed requests',
+    measured: reload ? `${reload.failed} failed of ${reload.scheduled}` : '—',
+    met: reload ? reload.failed === 0 && reload.reloads.every((r) => r.appliedMs !== null) : undefined,
+  });
+  return goals;
+}
+
+async function main(): Promise<number> {
+  const tmp = mkdtempSync(join(tmpdir(), 'breakwater-bench-'));
+  const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
+  stopAllOnExit(removeTmp);
+  const startedAt = new Date();
+  const load0 = loadavg();
+  if (args.profile) mkdirSync(args.profile, { recursive: true });
+  try {
+    if (!args.source) console.log('Compiling with tsconfig.build.json, as the image does …');
+    const locate = args.source ? fromSource : compiled(tmp);
+    const origin = startChild('origin', process.execPath, [locate('bench/support/origin.ts')]);
+    const { port: originPort } = JSON.parse(await firstLine(origin)) as { port: number };
+    const originUrl = `http://${HOST}:${originPort}`;
+    const { targets, skipped } = await startTargets(locate, tmp, originUrl, originPort);
+    const names = targets.map((t) => t.name);
+
+    section('Targets');
+    for (const t of targets) log(`${t.name}: ${t.description}`);
+    for (const [name, why] of Object.entries(skipped)) log(`${name}: ${why}`);
+
+    const proxies = targets.filter((t) => t.child);
+    const idle = new Map(targets.map((t) => [t.name, t.idleRssBytes]));
+    let serial: Map<string, SerialResult> | undefined;
+    let load: Map<string, ThroughputResult> | undefined;
+    let fixed: Map<string, FixedRateResult> | undefined;
+    let breaker: BreakerOpenResult | undefined;
+    let reload: ReloadResult | undefined;
+    const external: ExternalResult[] = [];
+    const full = targets.find((t): t is Breakwater => t.name === 'breakwater-full');
+
+    section('Running');
+    if (scenarios.has('serial')) {
+      log(`serial latency: ${options.serial.requests} requests per target on 1 connection, ${rounds} interleaved rounds`);
+      serial = await serialLatency(targets, options.serial);
+    }
+    if (scenarios.has('throughput')) {
+      const o = options.throughput;
+      log(`throughput: autocannon -c ${o.connections}, ${o.warmupSeconds} s warm-up, then ${o.rounds} × ${o.seconds} s per target, interleaved`);
+      load = await throughput(targets, o);
+    }
+    if (scenarios.has('fixed-rate')) {
+      const o = options.fixedRate;
+      log(`fixed rate: ${o.rate} req/s open loop, ${o.warmupSeconds} s warm-up, then ${o.rounds} × ${o.seconds / o.rounds} s per target, interleaved`);
+      fixed = await fixedRateLatency(targets, o);
+    }
+    if (scenarios.has('breaker-open') && full) {
+      log(`breaker open: trip \`${FLAKY}\`, then ${options.breakerOpen.requests} serial calls`);
+      breaker = await breakerOpen(`${full.proxyUrl}/${FLAKY}/charge`, options.breakerOpen);
+    }
+    if (scenarios.has('config-reload') && full) {
+      const o = options.configReload;
+      log(`config reload: ${o.reloads} reloads under ${o.rate} req/s open loop, ${o.gapMs} ms apart`);
+      reload = await configReload(full, o);
+    }
+    const endLoad = loadavg();
+    await Promise.all(proxies.map((t) => t.child!.stop()));
+    await origin.stop();
+    if (scenarios.has('operator')) {
+      for (const script of OPERATOR_SCRIPTS) {
+        log(`${script}: bench/${script}.ts`);
+        const result = await runExternal(join(BENCH_DIR, `${script}.ts`), script, options.operatorTimeoutMs);
+        if (result.status === 'missing') log(`${script}: skipped: bench/${script}.ts does not exist yet`);
+        external.push(result);
+      }
+    }
+
+    const figures = buildFigures(names, serial, load, fixed, idle);
+    const goals = buildGoals(figures, breaker, reload);
+    const tables = figureTables(figures, names);
+    section('Results');
+    console.log(tables.values);
+    section('Ratio to direct');
+    console.log(tables.vsDirect);
+    section(`Ratio to ${HTTP_PROXY}`);
+    console.log(tables.vsHttpProxy);
+    if (breaker || reload) {
+      section('Breakwater only');
+      if (breaker) {
+        log(`breaker open (\`${FLAKY}\`, opened after ${breaker.callsToOpen} failing calls): circuit_open p50 ${fmt.ms(breaker.latency.p50)} ms, p99 ${fmt.ms(breaker.latency.p99)} ms, p99.9 ${fmt.ms(breaker.latency.p999)} ms over ${breaker.latency.count} calls; ${breaker.unexpected} other answers`);
+      }
+      if (reload) {
+        for (const r of reload.reloads) {
+          log(`config ${r.how}: in effect after ${r.appliedMs === null ? 'never (5 s)' : `${r.appliedMs.toFixed(0)} ms`}, counted in /metrics after ${r.countedMs === null ? 'never (5 s)' : `${r.countedMs.toFixed(0)} ms`}`);
+        }
+        log(`during the reloads: ${reload.failed} failed of ${reload.scheduled} requests at ${options.configReload.rate} req/s (p99 ${fmt.ms(reload.latency.p99)} ms); reloads counted: ${reload.counted.success} success, ${reload.counted.failure} failure`);
+      }
+    }
+    const ran = external.filter((e) => e.status !== 'missing');
+    if (ran.length) {
+      section('Operator');
+      for (const e of ran) {
+        console.log(`bench/${e.script}.ts: ${e.status} in ${e.seconds?.toFixed(1)} s\n`);
+        console.log(e.summary ? JSON.stringify(e.summary, null, 2) : (e.outputTail ?? '').trimEnd().replace(/^/gm, '    '));
+        console.log();
+      }
+    }
+    section('Goals');
+    console.log(goalsTable(goals));
+    const m = machine();
+    section('Machine');
+    log(`${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
+    log(`load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${endLoad.map((l) => l.toFixed(2)).join(' ')} at the end (shared machine: other work runs beside the benchmark)`);
+
+    const failures = [...(load?.entries() ?? [])].filter(([, r]) => r.non2xx + r.errors > 0).map(([n, r]) => `${n}: ${r.non2xx} non-2xx, ${r.errors} errors at 32 connections`);
+    failures.push(...[...(fixed?.entries() ?? [])].filter(([, r]) => r.failed > 0).map(([n, r]) => `${n}: ${r.failed} failed at 1,000 req/s`));
+    failures.push(...[...(serial?.entries() ?? [])].filter(([, r]) => r.non2xx > 0).map(([n, r]) => `${n}: ${r.non2xx} non-2xx serially`));
+    for (const f of failures) console.log(`WARNING: ${f}`);
+
+    mkdirSync(join(args.out, '..'), { recursive: true });
+    writeFileSync(
+      args.out,
+      `${JSON.stringify(
+        {
+          startedAt: startedAt.toISOString(),
+          command: `node bench/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
+          machine: { ...m, loadavgStart: load0, loadavgEnd: endLoad },
+          options,
+          targets: targets.map(({ name, description }) => ({ name, description })),
+          skipped,
+          figures: figures.map((f) => ({
+            key: f.key,
+            label: f.label,
+            values: f.values,
+            vsDirect: Object.fromEntries(names.map((n) => [n, ratio(f, n, DIRECT)])),
+            vsHttpProxy: Object.fromEntries(names.map((n) => [n, ratio(f, n, HTTP_PROXY)])),
+          })),
+          raw: {
+            serial: serial && Object.fromEntries(serial),
+            throughput: load && Object.fromEntries(load),
+            fixedRate: fixed && Object.fromEntries(fixed),
+          },
+          breakerOpen: breaker,
+          configReload: reload,
+          operator: external,
+          goals,
+          warnings: failures,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log(`\nResults written to ${relative(process.cwd(), args.out)}`);
+    if (args.profile) console.log(`CPU profiles written to ${args.profile}`);
+    return failures.length > 0 ? 1 : 0;
+  } finally {
+    await stopAll();
+    removeTmp();
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,28 @@
+// Percentiles over every recorded sample (no histogram buckets): at a few thousand samples per target
+// sorting is cheap, and microsecond figures keep their resolution.
+
+export interface Percentiles {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Nearest-rank percentiles of `samples` (any unit; the caller keeps track of which). */
+export function percentiles(samples: ArrayLike<number>): Percentiles {
+  const sorted = Float64Array.from(samples).sort();
+  const count = sorted.length;
+  if (count === 0) return { count, p50: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN };
+  const rank = (q: number) => sorted[Math.min(count - 1, Math.max(0, Math.ceil(q * count) - 1))]!;
+  let sum = 0;
+  for (const value of sorted) sum += value;
+  return { count, p50: rank(0.5), p99: rank(0.99), p999: rank(0.999), max: sorted[count - 1]!, mean: sum / count };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}

@@ -1,0 +1,30 @@
+// A target is one way of reaching the origin: directly, or through one proxy process.
+import { firstLine, startChild, type Child } from './children.ts';
+import { HOST, waitForOk } from './net.ts';
+import { rssBytes } from './proc.ts';
+
+export interface Target {
+  readonly name: string;
+  /** One line for the table's legend: what this target is and how it is configured. */
+  readonly description: string;
+  /** The full URL a client requests; every target answers it with the origin's 200. */
+  readonly url: string;
+  /** The proxy process whose CPU and memory are measured; absent for `direct`. */
+  readonly child?: Child;
+  /** RSS right after the target became ready, before any load. */
+  readonly idleRssBytes?: number;
+  /** Breakwater only: the admin server (/metrics, /readyz). */
+  readonly adminUrl?: string;
+}
+
+/** The path requested of the origin; proxies that route by prefix put theirs in front of it. */
+export const ORIGIN_PATH = '/v1/items?page=1';
+
+/** Starts a Node program that takes the origin URL and announces `{"port":N}` (bench/targets/*). */
+export async function startNodeProxy(name: string, program: string, originUrl: string, description: string): Promise<Target> {
+  const child = startChild(name, process.execPath, [program, originUrl]);
+  const { port } = JSON.parse(await firstLine(child)) as { port: number };
+  const url = `http://${HOST}:${port}${ORIGIN_PATH}`;
+  await waitForOk(url);
+  return { name, description, url, child, idleRssBytes: rssBytes(child.pid) };
+}
