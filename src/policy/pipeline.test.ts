@@ -157,4 +157,40 @@ describe('CompiledPolicy', () => {
     expect(error).toBeInstanceOf(UpstreamFailure);
     expect((error as UpstreamFailure).kind).toBe('timeout');
   });
+
+  it('aborts the attempt in flight with the call: a caller who leaves, or the deadline', async () => {
+    const p = policy({ timeouts: { perAttempt: '5s', total: '1s' }, retry: { maxAttempts: 3 } });
+    const seen: unknown[] = [];
+    const watch = (_call: Call, signal: AbortSignal): Promise<Scripted> =>
+      new Promise((_, reject) =>
+        signal.addEventListener('abort', () => {
+          seen.push(signal.reason);
+          reject(signal.reason as Error);
+        }),
+      );
+    const left = p.startCall();
+    const cancelled = p.execute(left, watch, null, true).catch((e: unknown) => e);
+    left.cancel();
+    expect(await cancelled).toBeInstanceOf(CallCancelledError);
+    expect(seen[0]).toBeInstanceOf(CallCancelledError);
+
+    const late = p.execute(p.startCall(), watch, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await late).toBeInstanceOf(DeadlineExceededError);
+    expect(seen[1]).toBeInstanceOf(DeadlineExceededError);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('reports each retry once, as it is decided, and none for a call that needed no retry', async () => {
+    const p = policy({ retry: { maxAttempts: 3, backoff: { initial: '10ms', max: '10ms', jitter: 'none' } } });
+    let retries = 0;
+    p.onRetry(() => retries++);
+    const { attempt } = scripted([503, 'ECONNRESET', 200, 200]);
+    const done = p.execute(p.startCall(), attempt, null, true);
+    await vi.advanceTimersByTimeAsync(25);
+    expect((await done).statusCode).toBe(200);
+    expect(retries).toBe(2);
+    await p.execute(p.startCall(), attempt, null, true);
+    expect(retries).toBe(2);
+  });
 });

@@ -1,30 +1,26 @@
 // Compiles a resolved spec into the policy pipeline of DESIGN's order, once per config load:
 //   total deadline → rate limit → bulkhead → retry loop → circuit breaker → per-attempt timeout → vendor.
-// The breaker sits inside the retry loop so every attempt counts, and the retry predicate never
-// matches BrokenCircuitError or BulkheadRejectedError, so an open circuit or a full bulkhead ends the
-// loop. A request that may not be replayed runs the same policies without the retry loop.
-// The wait between attempts is ours, not Cockatiel's: RetryPolicy sleeps on a plain timer that ignores
-// the abort signal, so a caller who left during a backoff or a Retry-After wait would keep its bulkhead
-// slot until the timer ran out. The backoff hands Cockatiel a zero delay and parks the real one on the
-// call; `afterBackoff` waits it out on a timer the call's signal ends.
+// The breaker sits inside the retry loop so every attempt counts, and the loop never retries
+// BrokenCircuitError or BulkheadRejectedError, so an open circuit or a full bulkhead ends it. A request
+// that may not be replayed runs the same policies without the loop; a bulkhead or rate limit that is
+// not configured is not in the composition at all.
+// Cockatiel keeps the breaker and the bulkhead, whose state machines it owns. The retry loop and the
+// per-attempt timeout are ours because of what they cost on every call: Cockatiel's timeout() derives
+// an AbortController from the call's signal and adds two abort listeners per attempt, and wrap() adds
+// a layer of promises per policy. Here an attempt has one AbortController and one timer, the call aborts
+// the attempt in flight itself (no listener), and the wait between attempts is a timer the call's
+// signal ends, so a caller who leaves during a backoff frees its bulkhead slot at once.
 import {
   BrokenCircuitError,
   bulkhead as cockatielBulkhead,
   CircuitState,
   circuitBreaker,
   ConsecutiveBreaker,
-  DelegateBackoff,
+  EventEmitter,
   handleWhen,
-  retry as cockatielRetry,
-  timeout,
-  TimeoutStrategy,
-  wrap,
   type BulkheadPolicy,
   type CircuitBreakerPolicy,
-  type IDefaultPolicyContext,
-  type IPolicy,
-  type IRetryBackoffContext,
-  type RetryPolicy,
+  type Event,
 } from 'cockatiel';
 import { RETRY_BUDGET_WINDOW } from '../api/defaults.ts';
 import { parseDuration } from '../api/duration.ts';
@@ -60,33 +56,21 @@ export interface PolicyOptions {
   readonly random?: () => number;
 }
 
-/** Thrown by the backoff to end the retry loop with the last outcome as the answer. */
-class StopRetrying {
-  readonly result: { error: unknown } | { value: unknown };
-  constructor(result: { error: unknown } | { value: unknown }) {
-    this.result = result;
-  }
-}
-
-type AnyPolicy = IPolicy<IDefaultPolicyContext, never>;
-
 const noop = () => {};
 const discardLate = (result: AttemptResult) => result.discard();
+const abortAttempt = (controller: AbortController) => controller.abort();
 
 export class CompiledPolicy {
   readonly spec: ResolvedSpec;
   readonly limiter: RateLimiter | undefined;
   readonly bulkhead: BulkheadPolicy | undefined;
   readonly breaker: CircuitBreakerPolicy;
-  readonly retry: RetryPolicy;
   readonly budget: RetryBudget;
   readonly idempotency: IdempotencyRule;
-  /** Bulkhead and retry loop; each turn waits out the backoff, then runs `oneAttempt`. */
-  private readonly retrying: AnyPolicy;
-  /** Breaker and per-attempt timeout: one attempt. */
-  private readonly oneAttempt: AnyPolicy;
-  /** Bulkhead, breaker and per-attempt timeout: a call that is never retried. */
-  private readonly once: AnyPolicy;
+  /** Fires as each retry is decided, before its wait. */
+  readonly onRetry: Event<void>;
+  private readonly retryEmitter = new EventEmitter<void>();
+  private readonly retryOn: FailureMatcher;
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -94,12 +78,14 @@ export class CompiledPolicy {
     this.spec = spec;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    const { retry, circuitBreaker: cb, timeouts } = spec;
+    this.onRetry = this.retryEmitter.addListener;
+    const { retry, circuitBreaker: cb } = spec;
 
     this.limiter = spec.rateLimit && new RateLimiter({ ...spec.rateLimit, now: this.now });
     this.bulkhead = spec.bulkhead && cockatielBulkhead(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued);
     this.budget = new RetryBudget({ ...retry.budget, windowMs: parseDuration(RETRY_BUDGET_WINDOW), now: this.now });
     this.idempotency = new IdempotencyRule(retry.methods, retry.idempotencyHeader);
+    this.retryOn = new FailureMatcher(retry.retryOn);
 
     const failOn = new FailureMatcher(cb.failOn);
     this.breaker = circuitBreaker(
@@ -119,23 +105,6 @@ export class CompiledPolicy {
               }),
       },
     );
-
-    const retryOn = new FailureMatcher(retry.retryOn);
-    this.retry = cockatielRetry(
-      handleWhen((e) => e instanceof UpstreamFailure && e.retryable && retryOn.matchesKind(e.kind)).orWhenResult((r) =>
-        retryOn.matchesStatus((r as AttemptResult).statusCode),
-      ),
-      // Cockatiel counts retries; the spec counts calls, the first one included.
-      { maxAttempts: retry.maxAttempts - 1, backoff: new DelegateBackoff((ctx) => this.nextDelay(ctx)) },
-    );
-
-    // Cooperative: the attempt sees its signal abort and fails on its own. abortOnReturn: false, or
-    // the signal would abort as soon as headers arrive and cut the streaming response body.
-    const perAttempt = timeout(timeouts.perAttemptMs, { strategy: TimeoutStrategy.Cooperative, abortOnReturn: false });
-    const outer = this.bulkhead ? [this.bulkhead] : [];
-    this.retrying = wrap(...([...outer, this.retry] as AnyPolicy[]));
-    this.oneAttempt = wrap(this.breaker as AnyPolicy, perAttempt as AnyPolicy);
-    this.once = wrap(...([...outer, this.breaker, perAttempt] as AnyPolicy[]));
   }
 
   /** Starts the clock of a new call and counts it for the retry budget. */
@@ -150,18 +119,11 @@ export class CompiledPolicy {
    * RateLimitedError, BrokenCircuitError or BulkheadRejectedError.
    */
   async execute<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, replayable: boolean): Promise<R> {
-    const fn = (context: IDefaultPolicyContext) => this.attemptOnce(call, attempt, request, context.signal);
     const retrying = replayable && this.spec.retry.maxAttempts > 1;
-    const policy = retrying ? this.retrying : this.once;
-    const run = retrying ? () => this.afterBackoff(call, fn) : fn;
-    const inner = (this.limiter ? this.limited(call, policy, run) : policy.execute(run, call.signal)) as Promise<R>;
+    const inner = this.limiter ? this.limited(call, attempt, request, retrying) : this.admitted(call, attempt, request, retrying);
     try {
       return await Promise.race([inner, call.aborted]);
     } catch (error) {
-      if (error instanceof StopRetrying) {
-        if ('value' in error.result) return error.result.value as R;
-        throw error.result.error;
-      }
       // A response that arrives after the deadline is nobody's: release its connection.
       if (error === call.signal.reason) inner.then(discardLate, noop);
       throw error;
@@ -176,59 +138,98 @@ export class CompiledPolicy {
     return Math.max(0, openedAt + this.spec.circuitBreaker.halfOpenAfterMs - Date.now());
   }
 
-  private async limited(call: Call, policy: AnyPolicy, fn: (context: IDefaultPolicyContext) => Promise<AttemptResult>) {
+  private async limited<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
     const wait = this.limiter!.acquire(call.signal);
     if (wait) await wait;
-    return policy.execute(fn, call.signal);
+    return this.admitted(call, attempt, request, retrying);
   }
 
-  /** One turn of the retry loop: the wait the backoff asked for, then one attempt. */
-  private async afterBackoff(call: Call, fn: (context: IDefaultPolicyContext) => Promise<AttemptResult>): Promise<AttemptResult> {
-    if (call.backoffMs > 0) {
-      const ms = call.backoffMs;
-      call.backoffMs = 0;
-      await delay(ms, call.signal);
+  /** Past the rate limit: the bulkhead, when there is one, then the attempts. */
+  private admitted<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
+    if (this.bulkhead) {
+      return this.bulkhead.execute(() => (retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request)), call.signal);
     }
-    return this.oneAttempt.execute(fn, call.signal) as Promise<AttemptResult>;
+    return retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request);
   }
 
-  private async attemptOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, signal: AbortSignal): Promise<R> {
+  /**
+   * Attempts until one is not worth retrying, attempts run out, or the backoff says stop; the answer
+   * is then the last attempt's outcome. Every response it does not return is discarded.
+   */
+  private async retryLoop<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
+    const maxAttempts = this.spec.retry.maxAttempts;
+    for (let sent = 1; ; sent++) {
+      let response: R | undefined;
+      let failure: UpstreamFailure | undefined;
+      try {
+        response = await this.guarded(call, attempt, request);
+        if (!this.retryOn.matchesStatus(response.statusCode)) return response;
+      } catch (error) {
+        if (!(error instanceof UpstreamFailure && error.retryable && this.retryOn.matchesKind(error.kind))) throw error;
+        failure = error;
+      }
+      const waitMs = sent < maxAttempts && !call.signal.aborted ? this.nextDelay(call, sent, response) : -1;
+      if (waitMs < 0) {
+        if (response) return response;
+        throw failure!;
+      }
+      this.retryEmitter.emit();
+      if (waitMs > 0) await delay(waitMs, call.signal);
+    }
+  }
+
+  /** One attempt through the circuit breaker. */
+  private guarded<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
+    return this.breaker.execute(() => this.attemptOnce(call, attempt, request), call.signal);
+  }
+
+  /**
+   * One attempt under the per-attempt timeout: the time to the vendor's response headers. The timer
+   * stops when they arrive, so a streaming body may take longer; the call can still abort it.
+   */
+  private async attemptOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
     if (call.signal.aborted) throw call.signal.reason;
     call.attempts++;
+    const controller = new AbortController();
+    const timer = setTimeout(abortAttempt, this.spec.timeouts.perAttemptMs, controller);
+    call.inFlight = controller;
     try {
-      return await attempt(call, signal, request);
+      return await attempt(call, controller.signal, request);
     } catch (error) {
       // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
       if (call.signal.reason instanceof CallCancelledError) throw call.signal.reason;
-      if (signal.aborted) {
+      if (controller.signal.aborted) {
         throw new UpstreamFailure('timeout', `no response headers within ${this.spec.timeouts.perAttemptMs}ms`, { cause: error, call });
       }
       throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, call, retryable: !isCertificateError(error) });
+    } finally {
+      clearTimeout(timer);
+      call.inFlight = undefined;
     }
   }
 
-  private nextDelay(context: IRetryBackoffContext<unknown>): number {
-    const result = context.result;
-    const response = 'value' in result ? (result.value as AttemptResult) : undefined;
-    const call = response ? response.call : ((result as { error: UpstreamFailure }).error.call as Call);
-    // The attempt that just failed opened the circuit: no further attempts (DESIGN).
+  /**
+   * The wait before the next attempt, or -1 to stop and answer with this one. Throws
+   * BrokenCircuitError when the attempt that just failed opened the circuit (DESIGN: no further
+   * attempts). A response it lets go to a retry is discarded.
+   */
+  private nextDelay(call: Call, sent: number, response: AttemptResult | undefined): number {
     if (this.breaker.state === CircuitState.Open) {
       response?.discard();
       throw new BrokenCircuitError();
     }
     const now = this.now();
     const retry = this.spec.retry;
-    let waitMs = backoffDelay(retry.backoff, context.attempt, this.random);
+    let waitMs = backoffDelay(retry.backoff, sent, this.random);
     if (response && retry.respectRetryAfter) {
       const verdict = retryAfterVerdict(response.retryAfter, now, retry.maxRetryAfterMs);
-      if (verdict.kind === 'too-long') throw new StopRetrying(result);
+      if (verdict.kind === 'too-long') return -1;
       if (verdict.kind === 'wait') waitMs = verdict.ms;
     }
     // A retry that could not start before the deadline only turns an answer into deadline_exceeded.
-    if (now + waitMs >= call.deadlineAt || !this.budget.tryRetry()) throw new StopRetrying(result);
+    if (now + waitMs >= call.deadlineAt || !this.budget.tryRetry()) return -1;
     response?.discard();
-    call.backoffMs = waitMs;
-    return 0;
+    return waitMs;
   }
 }
 

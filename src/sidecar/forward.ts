@@ -196,10 +196,15 @@ export async function forward(
   ex.outcome = 'upstream';
   ex.upstreamBody = response.body;
   ex.headersAt = performance.now();
+  const answer = response.body as UndiciBody & { [kExchange]?: ServerResponse };
+  answer[kExchange] = res;
+  answer.on('error', onUpstreamBodyError);
   res.writeHead(response.statusCode, inboundHeaders(response.headers, call.attempts));
-  (response.body as Readable & { [kExchange]?: ServerResponse })[kExchange] = res;
-  response.body.on('error', onUpstreamBodyError);
-  response.body.pipe(res);
+  // A small answer usually arrives whole with its headers: handing it to `end()` writes headers and body
+  // at once, without a pipe's listeners and ticks. A body still on its way streams as it arrives.
+  const length = answer.readableLength;
+  if (length > 0 && length === Number(response.headers['content-length'])) res.end(answer.read() as Buffer);
+  else answer.pipe(res);
 }
 
 function describeFailure(error: unknown, integration: Integration, call: Call): SidecarError {

@@ -80,7 +80,7 @@ export class Integration implements HeaderRules {
         m.circuitTransitions.inc({ integration: this.name, to });
         this.logger.warn({ circuit: to }, `circuit ${to}`);
       }),
-      this.policy.retry.onRetry(() => m.retries.inc(labels)),
+      this.policy.onRetry(() => m.retries.inc(labels)),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
   }

@@ -72,12 +72,17 @@ export class SidecarMetrics {
   }
 }
 
-/** One integration's series; remembers every label set it used so that `remove()` can drop them all. */
+/**
+ * One integration's series; remembers every label set it used so that `remove()` can drop them all.
+ * The per-call series are children looked up once per label set and kept: prom-client validates and
+ * hashes a label object on every `observe({…})`, and a kept child skips both.
+ */
 export class IntegrationMetrics {
   readonly name: string;
   private readonly metrics: SidecarMetrics;
   private readonly requestChildren = new Map<string, { inc(): void }>();
-  private readonly outcomes = new Set<string>();
+  private readonly durationChildren = new Map<string, { observe(seconds: number): void }>();
+  private readonly attemptChildren: { response?: { observe(seconds: number): void }; error?: { observe(seconds: number): void } } = {};
 
   constructor(metrics: SidecarMetrics, name: string) {
     this.metrics = metrics;
@@ -94,8 +99,12 @@ export class IntegrationMetrics {
       this.requestChildren.set(key, child);
     }
     child.inc();
-    this.outcomes.add(outcome);
-    this.metrics.requestDuration.observe({ integration: this.name, outcome }, seconds);
+    let duration = this.durationChildren.get(outcome);
+    if (duration === undefined) {
+      duration = this.metrics.requestDuration.labels(this.name, outcome);
+      this.durationChildren.set(outcome, duration);
+    }
+    duration.observe(seconds);
   }
 
   fallback(): void {
@@ -107,7 +116,7 @@ export class IntegrationMetrics {
   }
 
   attempt(outcome: 'response' | 'error', seconds: number): void {
-    this.metrics.attemptDuration.observe({ integration: this.name, outcome }, seconds);
+    (this.attemptChildren[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
   }
 
   remove(): void {
@@ -116,7 +125,7 @@ export class IntegrationMetrics {
       const [method, codeClass, outcome] = key.split(' ') as [string, string, string];
       m.requests.remove(this.name, method, codeClass, outcome);
     }
-    for (const outcome of this.outcomes) m.requestDuration.remove(this.name, outcome);
+    for (const outcome of this.durationChildren.keys()) m.requestDuration.remove(this.name, outcome);
     for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
     for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);
     for (const metric of [m.retries, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);

@@ -39,4 +39,41 @@ describe('streaming responses', () => {
     for (let next = await reader.next(); !next.done; next = await reader.next()) rest += String(next.value);
     expect(rest).toBe('data: last\n\n');
   });
+
+  it('streams a body of known length that arrives in parts, and answers it whole when it came with the headers', async () => {
+    const payload = 'x'.repeat(1000);
+    let sendRest!: () => void;
+    const restSent = new Promise<void>((resolve) => {
+      sendRest = resolve;
+    });
+    vendor.script((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(payload.length) });
+      res.write(payload.slice(0, 400));
+      void restSent.then(() => res.end(payload.slice(400)));
+    });
+    const partial = await request(h.url('/events/download'));
+    expect(partial.headers['content-length']).toBe('1000');
+    const reader = partial.body[Symbol.asyncIterator]();
+    expect(String((await reader.next()).value)).toBe(payload.slice(0, 400));
+    sendRest();
+    let rest = '';
+    for (let next = await reader.next(); !next.done; next = await reader.next()) rest += String(next.value);
+    expect(rest).toBe(payload.slice(400));
+
+    vendor.script((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(payload.length) }).end(payload);
+    });
+    const whole = await request(h.url('/events/download'));
+    expect(whole.headers['content-length']).toBe('1000');
+    expect(whole.headers['x-breakwater-attempts']).toBe('1');
+    expect(await whole.body.text()).toBe(payload);
+
+    vendor.script((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(payload.length) }).end();
+    });
+    const head = await request(h.url('/events/download'), { method: 'HEAD' });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-length']).toBe('1000');
+    expect(await head.body.text()).toBe('');
+  });
 });
