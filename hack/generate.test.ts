@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // A copy of the parts of the repo the generator reads, where the schema can be changed freely.
 const work = mkdtempSync(join(tmpdir(), 'breakwater-gen-'));
-for (const path of ['src', 'hack/generate.ts', 'hack/metrics-reference.ts', 'crds', 'charts/breakwater/crds', 'docs', 'package.json']) cpSync(path, join(work, path), { recursive: true });
+for (const path of ['src', 'hack/generate.ts', 'hack/metrics-reference.ts', 'crds', 'charts/breakwater/crds', 'README.md', 'package.json']) cpSync(path, join(work, path), { recursive: true });
 symlinkSync(resolve('node_modules'), join(work, 'node_modules'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
