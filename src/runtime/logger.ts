@@ -17,6 +17,22 @@ const REDACT = [
   'body',
 ];
 
+let isoMs = 0;
+let isoTime = '';
+
+/**
+ * pino's ISO timestamp, formatted once per millisecond: under load many call lines share a millisecond,
+ * and Date#toISOString was about a tenth of each line's CPU.
+ */
+function cachedIsoTime(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return isoTime;
+}
+
 export interface LoggerOptions {
   readonly level: string;
   readonly name: string;
@@ -34,7 +50,7 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { pid: process.pid },
       redact: { paths: REDACT, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: cachedIsoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     // Asynchronous writes keep logging off the request path; shutdown flushes them.

@@ -78,6 +78,8 @@ export function inboundHeaders(upstream: IncomingHttpHeaders, attempts: number):
 }
 
 function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  // Nearly every vendor response says one of these, which name no header: skip the split.
+  if (value === 'keep-alive' || value === 'close') return into;
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();
     if (name === '' || name === 'close' || name === 'keep-alive') continue;

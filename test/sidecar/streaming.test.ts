@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type ScriptedUpstream } from '../support/upstream.ts';
@@ -75,5 +76,37 @@ describe('streaming responses', () => {
     expect(head.statusCode).toBe(200);
     expect(head.headers['content-length']).toBe('1000');
     expect(await head.body.text()).toBe('');
+  });
+
+  it('holds the vendor back while the caller does not read a large download, then delivers it intact', async () => {
+    const total = 32 * 1024 * 1024;
+    const vendorHash = createHash('sha256');
+    let written = 0;
+    vendor.script((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+      const more = () => {
+        while (written < total) {
+          const chunk = Buffer.alloc(64 * 1024, written / 65536);
+          vendorHash.update(chunk);
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    const res = await request(h.url('/events/large'));
+    expect(res.statusCode).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Without backpressure through the sidecar, the vendor would have written it all by now.
+    expect(written).toBeLessThan(total);
+    const callerHash = createHash('sha256');
+    let received = 0;
+    for await (const chunk of res.body) {
+      callerHash.update(chunk as Buffer);
+      received += (chunk as Buffer).length;
+    }
+    expect(received).toBe(total);
+    expect(callerHash.digest('hex')).toBe(vendorHash.digest('hex'));
   });
 });
