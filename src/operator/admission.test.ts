@@ -4,17 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { ANNOTATION_INJECT, ANNOTATION_INTEGRATIONS } from '../api/names.ts';
 import type { ExternalIntegration } from '../api/schema.ts';
 import { admit, AdmissionDecodeError, decodeReview, type AdmissionContext, type AdmissionRequest, type AdmitOptions } from './admission.ts';
-import { inject, type InjectSettings } from './inject.ts';
+import { inject } from './inject.ts';
+import { TEST_INJECT_SETTINGS } from '../../test/fixtures/inject-settings.ts';
 
-const SETTINGS: InjectSettings = {
-  image: 'breakwater:test',
-  mode: 'auto',
-  serverVersion: { major: 1, minor: 35 },
-  cpu: '50m',
-  memory: '64Mi',
-  logLevel: 'info',
-  version: '1.2.3',
-};
+const SETTINGS = TEST_INJECT_SETTINGS;
 
 const STRIPE: ExternalIntegration = {
   apiVersion: 'breakwater.dev/v1alpha1',

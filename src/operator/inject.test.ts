@@ -14,17 +14,10 @@ import {
   SIDECAR_CONTAINER_NAME,
 } from '../api/names.ts';
 import type { ExternalIntegration } from '../api/schema.ts';
-import { inject, secretVolumeName, sidecarMode, type InjectInput, type InjectionStatus, type InjectSettings } from './inject.ts';
+import { inject, secretVolumeName, sidecarMode, type InjectInput, type InjectionStatus } from './inject.ts';
+import { TEST_INJECT_SETTINGS } from '../../test/fixtures/inject-settings.ts';
 
-const SETTINGS: InjectSettings = {
-  image: 'breakwater:test',
-  mode: 'auto',
-  serverVersion: { major: 1, minor: 35 },
-  cpu: '50m',
-  memory: '64Mi',
-  logLevel: 'info',
-  version: '9.9.9',
-};
+const SETTINGS = TEST_INJECT_SETTINGS;
 
 function integration(name: string, spec: Partial<ExternalIntegration['spec']> = {}): ExternalIntegration {
   return {

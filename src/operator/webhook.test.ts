@@ -6,18 +6,10 @@ import { ANNOTATION_INJECT } from '../api/names.ts';
 import { createLogger } from '../runtime/logger.ts';
 import type { AdmissionReview } from './admission.ts';
 import { planCertificates, type WebhookCertificates } from './certs.ts';
-import type { InjectSettings } from './inject.ts';
 import { MAX_REVIEW_BYTES, startWebhookServer, type WebhookServer } from './webhook.ts';
+import { TEST_INJECT_SETTINGS } from '../../test/fixtures/inject-settings.ts';
 
-const SETTINGS: InjectSettings = {
-  image: 'breakwater:test',
-  mode: 'auto',
-  serverVersion: { major: 1, minor: 35 },
-  cpu: '50m',
-  memory: '64Mi',
-  logLevel: 'info',
-  version: '1.2.3',
-};
+const SETTINGS = TEST_INJECT_SETTINGS;
 
 async function certificates(): Promise<WebhookCertificates> {
   const plan = await planCertificates(undefined, {
