@@ -26,10 +26,15 @@ describe('the CRD drift check', () => {
     const stale = check();
     expect(stale.status).toBe(1);
     expect(stale.stderr).toContain('crds/breakwater.dev_externalintegrations.yaml');
+    // The chart's copy of the CRD and README's field table are derived from the same schema.
+    expect(stale.stderr).toContain('charts/breakwater/crds/breakwater.dev_externalintegrations.yaml');
+    expect(stale.stderr).toContain('README.md');
     expect(stale.stderr).toContain('npm run gen');
 
     execFileSync(process.execPath, ['hack/generate.ts'], { cwd: work });
     expect(check().status).toBe(0);
     expect(readFileSync(join(work, 'crds/breakwater.dev_externalintegrations.yaml'), 'utf8')).toContain('maximum: 12');
+    expect(readFileSync(join(work, 'charts/breakwater/crds/breakwater.dev_externalintegrations.yaml'), 'utf8')).toContain('maximum: 12');
+    expect(readFileSync(join(work, 'README.md'), 'utf8')).toMatch(/`spec\.retry\.backoff\.multiplier` .*\(min 1, max 12\)/);
   });
 });

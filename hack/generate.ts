@@ -33,7 +33,7 @@ function readmeWithRegions(current: string): string {
 }
 
 /** Each generated file, rendered from its current content (a README keeps everything but its regions). */
-export const GENERATED: Record<string, (current: string) => string> = {
+const GENERATED: Record<string, (current: string) => string> = {
   [join('crds', CRD_FILE)]: crd,
   [join('charts', 'breakwater', 'crds', CRD_FILE)]: crd,
   'README.md': readmeWithRegions,

@@ -20,9 +20,3 @@ export function percentiles(samples: ArrayLike<number>): Percentiles {
   for (const value of sorted) sum += value;
   return { count, p50: rank(0.5), p99: rank(0.99), p999: rank(0.999), max: sorted[count - 1]!, mean: sum / count };
 }
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}

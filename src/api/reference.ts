@@ -3,7 +3,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { SIDECAR_ERRORS } from './errors.ts';
 import { MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
-import { ExternalIntegrationSpec } from './schema.ts';
+import { DURATION_MESSAGE, ExternalIntegrationSpec, positiveDuration } from './schema.ts';
 
 interface Row {
   readonly path: string;
@@ -13,7 +13,7 @@ interface Row {
 
 function typeOf(schema: TSchema): string {
   if (Array.isArray(schema.anyOf)) return (schema.anyOf as TSchema[]).map((b) => `\`${String(b.const)}\``).join(' \\| ');
-  if (schema[MESSAGE_KEY] === 'must be a duration like 250ms, 2s or 1m') return 'duration';
+  if (schema[MESSAGE_KEY] === DURATION_MESSAGE) return 'duration';
   if (schema.type === 'array') return `list of ${typeOf(schema.items as TSchema)}`;
   if (schema.patternProperties) return 'map of string';
   return String(schema.type);
@@ -21,7 +21,7 @@ function typeOf(schema: TSchema): string {
 
 function rows(schema: TSchema, path: string, required: boolean): Row[] {
   const rules = ((schema[RULES_KEY] ?? []) as Rule[])
-    .filter((r) => r.cel !== "duration(self) > duration('0s')")
+    .filter((r) => r.cel !== positiveDuration.cel)
     .map((r) => `${r.fieldPath ? `\`${r.fieldPath.slice(1)}\` ` : ''}${r.message}`);
   const bounds = [
     schema.minimum !== undefined ? `min ${String(schema.minimum)}` : '',

@@ -33,18 +33,21 @@ function withRules(rules: Rule[]) {
   return { [RULES_KEY]: rules };
 }
 
-const positiveDuration: Rule = {
+/** Every duration field carries this rule and this message; the field reference reads them to tell durations apart. */
+export const positiveDuration: Rule = {
   cel: "duration(self) > duration('0s')",
   message: 'must be greater than 0',
   holds: (self: string) => !isDuration(self) || parseDuration(self) > 0,
 };
+
+export const DURATION_MESSAGE = 'must be a duration like 250ms, 2s or 1m';
 
 function Duration(description: string, fallback?: string) {
   return Type.String({
     pattern: DURATION_PATTERN,
     maxLength: 32,
     description: fallback === undefined ? description : `${description} Defaults to ${fallback}.`,
-    [MESSAGE_KEY]: 'must be a duration like 250ms, 2s or 1m',
+    [MESSAGE_KEY]: DURATION_MESSAGE,
     ...withRules([positiveDuration]),
   });
 }

@@ -1,30 +1,25 @@
 // What the demo prints: one line per second while traffic flows, then a summary of what the app saw
 // calling the vendor directly and through Breakwater.
+import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
 import { SUCCESS, type Outcome, type Sample } from './traffic.ts';
 
 export type CircuitState = 'closed' | 'half-open' | 'open';
 
-export class Tally {
-  readonly samples: Sample[] = [];
-
-  add(sample: Sample): void {
-    this.samples.push(sample);
-  }
-
-  since(at: number): Sample[] {
-    return this.samples.filter((s) => s.at >= at);
-  }
-}
-
-export function count(samples: readonly Sample[], ...outcomes: Outcome[]): number {
+function count(samples: readonly Sample[], ...outcomes: Outcome[]): number {
   return samples.filter((s) => outcomes.includes(s.outcome)).length;
 }
 
-export function percentile(samples: readonly Sample[], p: number): number {
+function succeeded(samples: readonly Sample[]): number {
+  return samples.filter((s) => SUCCESS.has(s.outcome)).length;
+}
+
+function percentile(samples: readonly Sample[], p: number): number {
   if (samples.length === 0) return 0;
   const sorted = samples.map((s) => s.latencyMs).sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
+
+const SIDECAR_ERROR_CODES = Object.keys(SIDECAR_ERRORS) as SidecarErrorCode[];
 
 const ms = (n: number) => `${Math.round(n)}ms`.padStart(7);
 const n = (v: number, width = 5) => String(v).padStart(width);
@@ -33,8 +28,8 @@ export const LINE_HEADER =
   '  time  vendor          │ direct:  ok  fail    p50 │ breakwater:  ok  retried  fallback  fail    p50 │ breaker';
 
 export function line(second: number, phase: string, direct: readonly Sample[], proxied: readonly Sample[], breaker: string): string {
-  const directOk = direct.filter((s) => SUCCESS.has(s.outcome)).length;
-  const proxiedFailed = proxied.filter((s) => !SUCCESS.has(s.outcome)).length;
+  const directOk = succeeded(direct);
+  const proxiedFailed = proxied.length - succeeded(proxied);
   return [
     `${n(second, 5)}s  ${phase.padEnd(14)}  │`,
     `${n(directOk, 11)} ${n(direct.length - directOk)} ${ms(percentile(direct, 50))} │`,
@@ -54,15 +49,14 @@ export interface Summary {
 
 export function summary(s: Summary): string {
   const pct = (part: number, all: number) => `${all === 0 ? 0 : Math.round((100 * part) / all)}%`;
-  const ok = (samples: readonly Sample[]) => samples.filter((x) => SUCCESS.has(x.outcome)).length;
   const rows: [string, string, string][] = [
     ['calls made by the app', String(s.direct.length), String(s.proxied.length)],
-    ['answered 2xx', pct(ok(s.direct), s.direct.length), pct(ok(s.proxied), s.proxied.length)],
+    ['answered 2xx', pct(succeeded(s.direct), s.direct.length), pct(succeeded(s.proxied), s.proxied.length)],
     ['  of which after a retry', '-', pct(count(s.proxied, 'recovered'), s.proxied.length)],
     ['  of which the fallback', '-', pct(count(s.proxied, 'fallback'), s.proxied.length)],
     ['vendor errors seen by the app', pct(count(s.direct, 'vendor_error'), s.direct.length), pct(count(s.proxied, 'vendor_error'), s.proxied.length)],
     ['app timed out or was reset', pct(count(s.direct, 'timeout', 'reset'), s.direct.length), pct(count(s.proxied, 'timeout', 'reset'), s.proxied.length)],
-    ['Breakwater errors (429/503/504)', '-', pct(count(s.proxied, 'rate_limited', 'circuit_open', 'deadline_exceeded', 'upstream_unreachable', 'bulkhead_full'), s.proxied.length)],
+    ["Breakwater's own error answers", '-', pct(count(s.proxied, ...SIDECAR_ERROR_CODES), s.proxied.length)],
     ['latency p50', ms(percentile(s.direct, 50)).trim(), ms(percentile(s.proxied, 50)).trim()],
     ['latency p99', ms(percentile(s.direct, 99)).trim(), ms(percentile(s.proxied, 99)).trim()],
     ['calls that reached the vendor', String(s.directVendorCalls), String(s.proxiedVendorCalls)],

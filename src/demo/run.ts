@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { integrationUrl, parseIntegrations, renderIntegrations } from '../api/index.ts';
-import { LINE_HEADER, line, summary, Tally, type CircuitState } from './report.ts';
+import { LINE_HEADER, line, summary, type CircuitState } from './report.ts';
 import { circuitState, retries, startSidecarProcess } from './sidecar-process.ts';
-import { startTraffic } from './traffic.ts';
+import { startTraffic, type Sample } from './traffic.ts';
 import { PHASES, phaseAt, startVendor } from './vendor.ts';
 
 export interface DemoOptions {
@@ -40,7 +40,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   await writeFile(config, renderIntegrations([{ ...integration, spec: { ...integration.spec, upstream: { url: proxied.url } } }]));
   const sidecar = await startSidecarProcess(options.cli, config, join(work, 'sidecar.log'));
 
-  const tallies = { direct: new Tally(), proxied: new Tally() };
+  const tallies = { direct: [] as Sample[], proxied: [] as Sample[] };
   const transitions: string[] = [];
   let breaker: CircuitState = 'closed';
   let changedThisSecond = false;
@@ -63,13 +63,13 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     clock.startedAt = Date.now();
     const intervalMs = 1000 / options.ratePerSecond;
     const traffic = [
-      startTraffic({ url: `${direct.url}/quote`, intervalMs, clientTimeoutMs: CLIENT_TIMEOUT_MS, onSample: (s) => tallies.direct.add(s) }),
+      startTraffic({ url: `${direct.url}/quote`, intervalMs, clientTimeoutMs: CLIENT_TIMEOUT_MS, onSample: (s) => tallies.direct.push(s) }),
       startTraffic({
         url: `${integrationUrl(name, sidecar.proxyPort)}/quote`,
         intervalMs,
         clientTimeoutMs: CLIENT_TIMEOUT_MS,
         fallbackMarker: FALLBACK_MARKER,
-        onSample: (s) => tallies.proxied.add(s),
+        onSample: (s) => tallies.proxied.push(s),
       }),
     ];
     const seconds = Math.round((PHASES.length * options.phaseMs) / 1000);
@@ -77,7 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const breakerAt: string[] = [];
     const printRow = (second: number) => {
       const from = clock.startedAt + (second - 1) * 1000;
-      const window = (t: Tally) => t.since(from).filter((s) => s.at < from + 1000);
+      const window = (samples: readonly Sample[]) => samples.filter((s) => s.at >= from && s.at < from + 1000);
       options.out(line(second, phaseAt(clock, from), window(tallies.direct), window(tallies.proxied), breakerAt[second] ?? breaker));
     };
     for (let second = 1; second <= seconds && !options.signal.aborted; second++) {
@@ -93,8 +93,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     options.out(`\nSummary over ${seconds}s\n`);
     options.out(
       summary({
-        direct: tallies.direct.samples,
-        proxied: tallies.proxied.samples,
+        direct: tallies.direct,
+        proxied: tallies.proxied,
         directVendorCalls: direct.calls,
         proxiedVendorCalls: proxied.calls,
         retries: retries(await sidecar.metrics(), name),

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'undici';
+import { METRICS_PATH, READY_PATH } from '../api/names.ts';
 import type { CircuitState } from './report.ts';
 
 export interface SidecarProcess {
@@ -25,11 +26,11 @@ export async function startSidecarProcess(cli: string, configFile: string, logFi
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const admin = `http://127.0.0.1:${adminPort}`;
-  await waitUntilReady(`${admin}/readyz`, exited, logFile);
+  await waitUntilReady(`${admin}${READY_PATH}`, exited, logFile);
   return {
     proxyPort,
     adminPort,
-    metrics: async () => (await request(`${admin}/metrics`)).body.text(),
+    metrics: async () => (await request(`${admin}${METRICS_PATH}`)).body.text(),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

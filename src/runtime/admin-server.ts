@@ -36,7 +36,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
       );
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${METRICS_PATH}, ${HEALTH_PATH} or ${READY_PATH}\n`);
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -24,8 +24,6 @@ export class UsageError extends Error {
 /** `--help` on a subcommand: the dispatcher prints `usage(command, specs)` and exits 0. */
 export class HelpRequested extends Error {
   override readonly name = 'HelpRequested';
-  readonly code = 'help';
-  readonly exitCode = 0;
   readonly specs: Record<string, FlagSpec>;
   constructor(specs: Record<string, FlagSpec>) {
     super('help requested');
@@ -90,7 +88,7 @@ function coerce(name: string, type: FlagType, raw: string): string | number | bo
     if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(raw)}`);
     return n;
   }
-  return String(raw);
+  return raw;
 }
 
 export function usage(command: string, specs: Record<string, FlagSpec>): string {
