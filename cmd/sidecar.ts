@@ -21,10 +21,6 @@ const FLAGS = {
 } as const;
 
 export async function sidecar(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(usage('sidecar', FLAGS));
-    return 0;
-  }
   const { values: flags, positionals } = parseFlags(FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('sidecar', FLAGS)}`);
   const sampleRate = Number(flags['log-sample-rate']);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { SecretKeyRef } from '../api/resolve.ts';
 import type { Logger } from '../runtime/logger.ts';
 
-export function secretPath(secretsDir: string, ref: SecretKeyRef): string {
+function secretPath(secretsDir: string, ref: SecretKeyRef): string {
   return join(secretsDir, ref.name, ref.key);
 }
 

@@ -23,9 +23,22 @@ export interface SidecarError {
  */
 const FALLBACK_REPLACES: ReadonlySet<SidecarErrorCode> = new Set(['circuit_open', 'upstream_unreachable', 'deadline_exceeded']);
 
+/** An integration's fallback response, built once per config load. */
+export interface PreparedFallback {
+  readonly status: number;
+  /** The spec's headers with the body's content-length. */
+  readonly headers: Readonly<Record<string, string | number>>;
+  readonly body: Buffer;
+}
+
+export function prepareFallback(fallback: NonNullable<ResolvedSpec['fallback']>): PreparedFallback {
+  const body = Buffer.from(fallback.body);
+  return { status: fallback.status, headers: { ...fallback.headers, 'content-length': body.length }, body };
+}
+
 export interface ErrorTarget {
   readonly name: string;
-  readonly fallback?: ResolvedSpec['fallback'];
+  readonly fallback?: PreparedFallback;
   /** Attempts sent to the vendor; 0 writes no x-breakwater-attempts. */
   readonly attempts: number;
 }
@@ -41,8 +54,7 @@ export function toErrorResponse(res: ServerResponse, error: SidecarError, target
   const attempts = target.attempts > 0 ? { [ATTEMPTS]: String(target.attempts) } : undefined;
   const fallback = target.fallback;
   if (fallback && FALLBACK_REPLACES.has(error.code)) {
-    const body = Buffer.from(fallback.body);
-    res.writeHead(fallback.status, { ...fallback.headers, ...attempts, 'content-length': body.length }).end(body);
+    res.writeHead(fallback.status, attempts ? { ...fallback.headers, ...attempts } : fallback.headers).end(fallback.body);
     return 'fallback';
   }
   const body = Buffer.from(JSON.stringify({ error: error.code, integration: target.name, message: error.message }));

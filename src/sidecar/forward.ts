@@ -187,12 +187,10 @@ class Exchange {
   headersAt = 0;
   closed = false;
 
-  constructor(integration: Integration, method: string, rest: string, context: ForwardContext) {
+  constructor(integration: Integration, method: string, path: string, context: ForwardContext) {
     this.integration = integration;
     this.method = method;
-    const query = rest.indexOf('?');
-    // The query string is left out of logs: vendors' APIs put keys and personal data there.
-    this.path = query === -1 ? rest : rest.slice(0, query);
+    this.path = path;
     this.context = context;
   }
 }
@@ -232,11 +230,11 @@ export async function forward(
   req: IncomingMessage,
   res: ServerResponse,
   integration: Integration,
-  rest: string,
+  target: { readonly rest: string; readonly path: string },
   context: ForwardContext,
 ): Promise<void> {
   const method = req.method ?? 'GET';
-  const ex = new Exchange(integration, method, rest, context);
+  const ex = new Exchange(integration, method, target.path, context);
   (res as TrackedResponse)[kExchange] = ex;
   res.on('close', onResponseClose);
   if (method === 'CONNECT') {
@@ -269,7 +267,7 @@ export async function forward(
   const call = policy.startCall();
   ex.call = call;
   const replayable = (body === null || Buffer.isBuffer(body)) && policy.idempotency.allowsRetry(method, out.hasIdempotencyKey);
-  const outbound: Outbound = { integration, path: integration.upstream.path(rest), method, headers: out.headers, body };
+  const outbound: Outbound = { integration, path: integration.upstream.path(target.rest), method, headers: out.headers, body };
   let response: UpstreamResponse;
   try {
     response = await policy.execute(call, sendAttempt, outbound, replayable);
@@ -280,7 +278,7 @@ export async function forward(
     if (failure.code === 'upstream_unreachable' && !(error instanceof UpstreamFailure)) {
       integration.logger.error({ err: error }, 'unexpected failure while proxying');
     }
-    ex.outcome = toErrorResponse(res, failure, { name: integration.name, fallback: integration.spec.fallback, attempts: call.attempts });
+    ex.outcome = toErrorResponse(res, failure, { name: integration.name, fallback: integration.fallback, attempts: call.attempts });
     ex.headersAt = performance.now();
     if (ex.outcome === 'fallback') integration.metrics.fallback();
     else if (ex.outcome === 'rate_limited') integration.metrics.rateLimited();

@@ -3,14 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
-export const HOP_BY_HOP = new Set([
+const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
   'proxy-authorization', 'proxy-authenticate', 'http2-settings',
 ]);
 /** Also dropped towards the vendor: undici writes Host from the upstream URL and answers Expect itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect']);
 
-export const REQUEST_ID = 'x-request-id';
+const REQUEST_ID = 'x-request-id';
 export const ATTEMPTS = 'x-breakwater-attempts';
 
 export interface OutboundHeaders {

@@ -8,6 +8,7 @@ import type { ExternalIntegration } from '../api/schema.ts';
 import { CompiledPolicy, type PolicyOptions } from '../policy/pipeline.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { SecretFile } from './credentials.ts';
+import { prepareFallback, type PreparedFallback } from './error-response.ts';
 import type { HeaderRules } from './headers.ts';
 import { CIRCUIT_GAUGE, type IntegrationMetrics, type SidecarMetrics } from './metrics.ts';
 import { Upstream } from './upstream.ts';
@@ -47,6 +48,7 @@ export class Integration implements HeaderRules {
   readonly logger: Logger;
   readonly idempotencyHeader: string;
   readonly authHeader: string | undefined;
+  readonly fallback: PreparedFallback | undefined;
   private readonly authPrefix: string;
   private readonly secret: SecretFile | undefined;
   private readonly subscriptions: IDisposable[];
@@ -64,6 +66,7 @@ export class Integration implements HeaderRules {
       logger: this.logger,
     });
     this.idempotencyHeader = this.policy.idempotency.header;
+    this.fallback = this.spec.fallback && prepareFallback(this.spec.fallback);
     const auth = this.spec.auth;
     this.authHeader = auth?.header.toLowerCase();
     this.authPrefix = auth?.prefix ?? '';

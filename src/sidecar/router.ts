@@ -1,7 +1,14 @@
 // The first path segment names the integration; the rest (query included) is appended to its upstream.
 
 export type Route =
-  | { readonly ok: true; readonly name: string; readonly rest: string }
+  | {
+      readonly ok: true;
+      readonly name: string;
+      /** Everything after the name, query included. */
+      readonly rest: string;
+      /** `rest` without its query: what logs show, as vendors' APIs put keys and personal data in queries. */
+      readonly path: string;
+    }
   | { readonly ok: false; readonly message: string };
 
 // `.` and `..` segments (also percent-encoded) would let a caller climb out of the upstream's base path.
@@ -24,5 +31,5 @@ export function route(url: string | undefined): Route {
   if ((path.includes('.') || path.includes('%')) && DOT_SEGMENT.test(path)) {
     return { ok: false, message: 'the path must not contain "." or ".." segments' };
   }
-  return { ok: true, name: url.slice(1, end), rest };
+  return { ok: true, name: url.slice(1, end), rest, path };
 }

@@ -83,7 +83,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       );
       return;
     }
-    forward(req, res, integration, target.rest, context).catch((error: Error) => {
+    forward(req, res, integration, target, context).catch((error: Error) => {
       integration.logger.error({ err: error }, 'proxying failed');
       res.destroy();
     });

@@ -44,6 +44,7 @@ describe('fallback', () => {
     expect(reply.status).toBe(200);
     expect(reply.text).toBe('{"rates":"cached"}');
     expect(reply.headers['x-degraded']).toBe('yes');
+    expect(reply.headers['content-length']).toBe(String(Buffer.byteLength(fallback.body)));
     expect(vendor.requests).toHaveLength(2);
     expect(sample(await h.metrics(), 'breakwater_fallbacks_total{integration="open"}')).toBe(1);
   });
