@@ -7,11 +7,11 @@ import { Agent, request } from 'node:https';
 import { Registry } from 'prom-client';
 import { loadavg } from 'node:os';
 import { admit as admitInProcess, decodeReview } from '../src/operator/admission.ts';
-import { planCertificates } from '../src/operator/certs.ts';
 import type { NamespaceIntegration } from '../src/operator/inject.ts';
 import { startWebhookServer } from '../src/operator/webhook.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 import { VERSION } from '../src/runtime/version.ts';
+import { localhostCertificates } from '../test/support/injection.ts';
 
 const ADMISSIONS = Number(process.argv[2] ?? 1000);
 const WARMUP = 100;
@@ -52,15 +52,7 @@ function review(i: number): string {
   });
 }
 
-const plan = await planCertificates(undefined, {
-  dnsNames: ['localhost'],
-  ipAddresses: ['127.0.0.1'],
-  now: new Date(),
-  validityMs: 3_600_000,
-  caValidityMs: 86_400_000,
-});
-if (plan.action !== 'write') throw new Error('no certificates');
-const { caBundle, cert, key } = plan.certificates;
+const { caBundle, cert, key } = await localhostCertificates();
 const server = await startWebhookServer({
   host: '127.0.0.1',
   port: 0,

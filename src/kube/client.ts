@@ -13,9 +13,6 @@ import {
   type ApiConstructor,
   type ApiType,
   type Configuration,
-  type Middleware,
-  type RequestContext,
-  type ResponseContext,
 } from '@kubernetes/client-node';
 import type { Response } from 'undici';
 import { KubeError, statusMessage } from './errors.ts';
@@ -31,7 +28,7 @@ export interface KubeClientOptions {
 }
 
 /** In-cluster first, then $KUBECONFIG, as DESIGN's `--kubeconfig` promises; a given file wins. */
-export function loadKubeConfig(file?: string): KubeConfig {
+function loadKubeConfig(file?: string): KubeConfig {
   const kc = new KubeConfig();
   if (file) {
     try {
@@ -59,26 +56,15 @@ export class KubeClient {
   readonly coordination: CoordinationV1Api;
   readonly events: EventsV1Api;
   private readonly configuration: Configuration;
-  private readonly userAgent: string;
 
   constructor(options: KubeClientOptions) {
-    const kubeConfig = loadKubeConfig(options.kubeconfig);
-    this.transport = new Transport(kubeConfig);
-    this.userAgent = options.userAgent;
-    const userAgent: Middleware = {
-      pre: async (context: RequestContext) => {
-        context.setHeaderParam('User-Agent', options.userAgent);
-        return context;
-      },
-      post: async (response: ResponseContext) => response,
-    };
+    this.transport = new Transport(loadKubeConfig(options.kubeconfig), options.userAgent);
     this.configuration = createConfiguration({
       baseServer: new ServerConfiguration(this.transport.server, {}),
       httpApi: this.transport.httpLibrary(),
       // Credentials are added by the transport; the kubeconfig as an auth method would build a new
       // undici Agent for every request.
       authMethods: {},
-      promiseMiddleware: [userAgent],
     });
     this.core = this.api(CoreV1Api);
     this.customObjects = this.api(CustomObjectsApi);
@@ -97,29 +83,25 @@ export class KubeClient {
 
   /** GET `path` as JSON; a non-2xx answer becomes a KubeError with the API server's message. */
   async getJson<T>(path: string, request: JsonRequest = {}): Promise<T> {
-    const response = await this.transport.fetch(withQuery(path, request.query), {
-      method: 'GET',
-      headers: { accept: request.accept ?? 'application/json', 'user-agent': this.userAgent },
-      signal: request.signal,
-      verb: request.verb,
-    });
-    const text = await response.text();
-    if (response.status < 200 || response.status > 299) throw new KubeError(response.status, `GET ${path}: ${statusMessage(text)}`);
-    return JSON.parse(text) as T;
+    const response = await this.get(path, request, false);
+    return JSON.parse(await response.text()) as T;
   }
 
   /** Opens a streaming GET (a watch); the caller reads and closes the body. */
-  async stream(path: string, request: JsonRequest): Promise<Response> {
+  stream(path: string, request: JsonRequest): Promise<Response> {
+    return this.get(path, request, true);
+  }
+
+  private async get(path: string, request: JsonRequest, noTimeout: boolean): Promise<Response> {
     const response = await this.transport.fetch(withQuery(path, request.query), {
       method: 'GET',
-      headers: { accept: request.accept ?? 'application/json', 'user-agent': this.userAgent },
+      headers: { accept: request.accept ?? 'application/json' },
       signal: request.signal,
       verb: request.verb,
-      noTimeout: true,
+      noTimeout,
     });
-    if (response.status !== 200) {
-      const text = await response.text();
-      throw new KubeError(response.status, `GET ${path}: ${statusMessage(text)}`);
+    if (response.status < 200 || response.status > 299) {
+      throw new KubeError(response.status, `GET ${path}: ${statusMessage(await response.text())}`);
     }
     return response;
   }
@@ -129,7 +111,7 @@ export class KubeClient {
   }
 }
 
-export function withQuery(path: string, query: JsonRequest['query']): string {
+function withQuery(path: string, query: JsonRequest['query']): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(key, String(value));
   const text = params.toString();

@@ -106,10 +106,6 @@ export class Informer<T extends NamedObject> {
     return [...this.objects.values()].flatMap((m) => [...m.values()]);
   }
 
-  namespaces(): string[] {
-    return [...this.objects.keys()];
-  }
-
   hasSynced(): boolean {
     return this.synced;
   }

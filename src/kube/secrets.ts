@@ -21,7 +21,7 @@ export async function readSecret(client: KubeClient, namespace: string, name: st
   }
 }
 
-export function decodeSecretData(secret: V1Secret): Record<string, string> {
+function decodeSecretData(secret: V1Secret): Record<string, string> {
   return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 

@@ -45,13 +45,16 @@ export interface TransportRequest {
 export class Transport {
   readonly server: string;
   private readonly kubeConfig: KubeConfig;
+  private readonly userAgent: string;
   private readonly observers = new Set<RequestObserver>();
   private agent: Agent | undefined;
 
-  constructor(kubeConfig: KubeConfig) {
+  /** `userAgent` goes on every request, so the API server's audit log and metrics name us. */
+  constructor(kubeConfig: KubeConfig, userAgent: string) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new KubeError(0, 'the kubeconfig names no current cluster', { code: 'no_config' });
     this.kubeConfig = kubeConfig;
+    this.userAgent = userAgent;
     this.server = cluster.server.replace(/\/+$/, '');
   }
 
@@ -73,7 +76,7 @@ export class Transport {
     try {
       const response = await fetch(url, {
         method: request.method,
-        headers: { ...headers, ...request.headers },
+        headers: { ...headers, ...request.headers, 'user-agent': this.userAgent },
         body: request.body,
         signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
         dispatcher: agent,

@@ -36,7 +36,7 @@ export interface WebhookRegistration {
   readonly namespaceSelector?: V1LabelSelector;
 }
 
-export function mutatingWebhookConfiguration(r: WebhookRegistration): V1MutatingWebhookConfiguration {
+function mutatingWebhookConfiguration(r: WebhookRegistration): V1MutatingWebhookConfiguration {
   const clientConfig: AdmissionregistrationV1WebhookClientConfig = {
     caBundle: Buffer.from(r.caBundle).toString('base64'),
     ...('url' in r.target ? { url: r.target.url } : { service: { ...r.target.service, path: WEBHOOK_PATH } }),

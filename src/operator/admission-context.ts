@@ -4,7 +4,7 @@ import type { Informer } from '../kube/informer.ts';
 import type { StoredIntegration, StoredNamespace } from '../kube/resources.ts';
 import type { ContextLookup } from './admission.ts';
 
-export class CacheNotSyncedError extends Error {
+class CacheNotSyncedError extends Error {
   override readonly name = 'CacheNotSyncedError';
   readonly code = 'cache_not_synced';
 }

@@ -39,7 +39,7 @@ export interface CertRotatorOptions {
   readonly now?: () => Date;
 }
 
-export function certificatesFromSecret(data: Record<string, string>): WebhookCertificates | undefined {
+function certificatesFromSecret(data: Record<string, string>): WebhookCertificates | undefined {
   const [caBundle, caKey, cert, key] = [data[SECRET_KEYS.caBundle], data[SECRET_KEYS.caKey], data[SECRET_KEYS.cert], data[SECRET_KEYS.key]];
   if (!caBundle || !caKey || !cert || !key) return undefined;
   return { caBundle, caKey, cert, key };

@@ -132,7 +132,7 @@ function validity(now: Date, validityMs: number): { notBefore: Date; notAfter: D
   return { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + validityMs) };
 }
 
-export async function createCa(now: Date, validityMs: number): Promise<KeyPairPem> {
+async function createCa(now: Date, validityMs: number): Promise<KeyPairPem> {
   const keys = await keyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     ...validity(now, validityMs),
@@ -149,7 +149,7 @@ export async function createCa(now: Date, validityMs: number): Promise<KeyPairPe
   return { certPem: cert.toString('pem'), keyPem: privatePem(keys.privateKey) };
 }
 
-export async function issueServingCertificate(ca: KeyPairPem, want: CertificateRequirements): Promise<KeyPairPem> {
+async function issueServingCertificate(ca: KeyPairPem, want: CertificateRequirements): Promise<KeyPairPem> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await crypto.subtle.importKey(
     'pkcs8',

@@ -30,10 +30,7 @@ export class WorkQueue<K = string> {
   add(key: K): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
-    if (this.processing.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter) this.take(key, waiter);
-    else this.ready.push(key);
+    if (!this.processing.has(key)) this.offer(key);
   }
 
   /** Adds key after `ms`; an earlier pending add of the same key wins. */
@@ -81,10 +78,7 @@ export class WorkQueue<K = string> {
 
   done(key: K): void {
     this.processing.delete(key);
-    if (!this.dirty.has(key) || this.shuttingDown) return;
-    const waiter = this.waiters.shift();
-    if (waiter) this.take(key, waiter);
-    else this.ready.push(key);
+    if (this.dirty.has(key) && !this.shuttingDown) this.offer(key);
   }
 
   /** Keys ready to be processed now. */
@@ -100,8 +94,11 @@ export class WorkQueue<K = string> {
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
 
-  private take(key: K, waiter: (key: K | undefined) => void): void {
-    waiter(this.claim(key));
+  /** Hands key to a waiting worker, or leaves it ready for the next `get`. */
+  private offer(key: K): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(this.claim(key));
+    else this.ready.push(key);
   }
 
   private claim(key: K): K {

@@ -156,15 +156,15 @@ export function desiredStatus(
   return { observedGeneration: generation, conditions: [condition], url: integrationUrl(stored.metadata.name) };
 }
 
-export function readyCondition(status: ExternalIntegrationStatus | undefined): Condition | undefined {
+function readyCondition(status: ExternalIntegrationStatus | undefined): Condition | undefined {
   return status?.conditions?.find((c) => c.type === CONDITION_READY);
 }
 
-export function contentHash(text: string): string {
+function contentHash(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-export async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal: AbortSignal): Promise<Result> {
+async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal: AbortSignal): Promise<Result> {
   const now = deps.now?.() ?? new Date();
   const secretExists = (name: string) => deps.secrets.get(namespace, name) !== undefined;
   const items = deps.integrations

@@ -28,7 +28,7 @@ export function watch<T extends NamedObject>(source: Source<T>): Watch {
   return { resource: source.informer.resource.plural, connect: (enqueue) => connectSource(source, enqueue) };
 }
 
-export function connectSource<T extends NamedObject>(source: Source<T>, enqueue: (key: string) => void): Connection {
+function connectSource<T extends NamedObject>(source: Source<T>, enqueue: (key: string) => void): Connection {
   const keys = (event: ObjectEvent<T>): readonly string[] =>
     (source.predicates ?? []).every((passes) => passes(event)) ? source.handler(event) : [];
   const emit = (event: ObjectEvent<T>) => {

@@ -5,23 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANNOTATION_INJECT } from '../api/names.ts';
 import { createLogger } from '../runtime/logger.ts';
 import type { AdmissionReview } from './admission.ts';
-import { planCertificates, type WebhookCertificates } from './certs.ts';
+import type { WebhookCertificates } from './certs.ts';
 import { MAX_REVIEW_BYTES, startWebhookServer, type WebhookServer } from './webhook.ts';
 import { TEST_INJECT_SETTINGS } from '../../test/fixtures/inject-settings.ts';
+import { localhostCertificates } from '../../test/support/injection.ts';
 
 const SETTINGS = TEST_INJECT_SETTINGS;
-
-async function certificates(): Promise<WebhookCertificates> {
-  const plan = await planCertificates(undefined, {
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
-    now: new Date(),
-    validityMs: 60 * 60 * 1000,
-    caValidityMs: 24 * 60 * 60 * 1000,
-  });
-  if (plan.action !== 'write') throw new Error('expected certificates');
-  return plan.certificates;
-}
 
 interface Reply {
   status: number;
@@ -64,7 +53,7 @@ let certs: WebhookCertificates;
 const registry = new Registry();
 
 beforeAll(async () => {
-  certs = await certificates();
+  certs = await localhostCertificates();
   server = await startWebhookServer({
     host: '127.0.0.1',
     port: 0,
@@ -108,7 +97,7 @@ describe('webhook server', () => {
 
   it('serves a new certificate on new connections after setCertificate, without restarting', async () => {
     const before = await post(server.port, '/mutate-pods', review({}), certs.caBundle);
-    const next = await certificates();
+    const next = await localhostCertificates();
     server.setCertificate({ cert: next.cert, key: next.key });
     const after = await post(server.port, '/mutate-pods', review({}), next.caBundle);
     expect(after.status).toBe(200);

@@ -88,6 +88,7 @@ describe('kube-apiserver restarted mid-test', () => {
 describe('an expired watch (410 Gone)', () => {
   it('is answered with a re-list, and later changes are reconciled', async () => {
     const expiredBefore = await informerEvents('expired');
+    const listedBefore = await informerEvents('listed');
     // Move etcd on past every resourceVersion the informer holds, then throw that history away: the
     // informer's next watch (at most 4 s away) asks for a compacted revision.
     for (let i = 0; i < 5; i++) {
@@ -102,5 +103,7 @@ describe('an expired watch (410 Gone)', () => {
     await createIntegration('after-410');
     await reconciled('after-410');
     expect(operator.running()).toBe(true);
+    // The 410 was answered by listing again, not by watching from a newer resourceVersion.
+    expect(await informerEvents('listed')).toBeGreaterThan(listedBefore);
   });
 });

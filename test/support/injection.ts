@@ -56,10 +56,8 @@ export async function installCrd(kubectl: Kubectl): Promise<void> {
   await until(async () => (await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/externalintegrations.breakwater.dev'])).code === 0, 'the CRD Established', 60_000);
 }
 
-export async function startInjection(binDir: string, kubeconfig: string, suite: string): Promise<Injection> {
-  const kubectl = kubectlFor(binDir, kubeconfig);
-  await installCrd(kubectl);
-  const client = new KubeClient({ kubeconfig, userAgent: `breakwater-test/${suite}` });
+/** A fresh CA and a serving certificate for 127.0.0.1 and localhost, valid for an hour. */
+export async function localhostCertificates(): Promise<WebhookCertificates> {
   const plan = await planCertificates(undefined, {
     dnsNames: ['localhost'],
     ipAddresses: ['127.0.0.1'],
@@ -68,7 +66,14 @@ export async function startInjection(binDir: string, kubeconfig: string, suite: 
     caValidityMs: 24 * 60 * 60 * 1000,
   });
   if (plan.action !== 'write') throw new Error('no certificates');
-  const certificates = plan.certificates;
+  return plan.certificates;
+}
+
+export async function startInjection(binDir: string, kubeconfig: string, suite: string): Promise<Injection> {
+  const kubectl = kubectlFor(binDir, kubeconfig);
+  await installCrd(kubectl);
+  const client = new KubeClient({ kubeconfig, userAgent: `breakwater-test/${suite}` });
+  const certificates = await localhostCertificates();
   const version = await serverVersion(client);
   const settings: InjectSettings = {
     image: `breakwater:${VERSION}`,

@@ -137,7 +137,7 @@ async function text(port: number, path: string): Promise<string> {
 }
 
 /** Sums the samples of `name` whose label set includes every pair in `labels`. */
-export function sumSeries(exposition: string, name: string, labels: Record<string, string>): number {
+function sumSeries(exposition: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of exposition.split('\n')) {
     if (line.startsWith('#')) continue;
