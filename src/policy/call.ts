@@ -2,6 +2,7 @@
 // departure, and aborting it also aborts the attempt in flight, so one abort stops the vendor request,
 // the rate-limit wait and the retry loop alike. `aborted` lets the pipeline answer at once even where a
 // waiter ignores the signal (a bulkhead queue, a half-open breaker's probe).
+import type { AttemptControl } from './attempt-control.ts';
 import { CallCancelledError, DeadlineExceededError } from './errors.ts';
 
 const noop = () => {};
@@ -12,11 +13,8 @@ export class Call {
   readonly deadlineAt: number;
   /** Attempts sent to the vendor so far. */
   attempts = 0;
-  /**
-   * The attempt waiting for response headers, aborted with the call. Set by the pipeline rather than
-   * linked by an abort listener: one listener fewer per attempt on the hot path.
-   */
-  inFlight: AbortController | undefined = undefined;
+  /** The attempt waiting for response headers, aborted with the call; set by the pipeline. */
+  inFlight: AttemptControl | undefined = undefined;
   /** Rejects with the abort reason when the call is aborted. */
   readonly aborted: Promise<never>;
   private readonly controller: AbortController;

@@ -2,6 +2,7 @@ import { CircuitState, isBrokenCircuitError } from 'cockatiel';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { resolveSpec } from '../api/resolve.ts';
 import type { ExternalIntegrationSpec } from '../api/schema.ts';
+import type { AttemptControl } from './attempt-control.ts';
 import type { Call } from './call.ts';
 import { CallCancelledError, DeadlineExceededError, UpstreamFailure } from './errors.ts';
 import { CompiledPolicy, type AttemptResult } from './pipeline.ts';
@@ -13,7 +14,7 @@ interface Scripted extends AttemptResult {
 /** Attempts answer from a script: a status, or an error code thrown like undici would. */
 function scripted(steps: (number | string)[]) {
   const log: string[] = [];
-  const attempt = async (call: Call, _signal: AbortSignal, _request: null): Promise<Scripted> => {
+  const attempt = async (call: Call, _control: AttemptControl, _request: null): Promise<Scripted> => {
     const step = steps.shift() ?? 200;
     log.push(String(step));
     if (typeof step === 'string') throw Object.assign(new Error(step), { code: step });
@@ -149,8 +150,8 @@ describe('CompiledPolicy', () => {
 
   it('classifies a per-attempt timeout as a timeout failure', async () => {
     const p = policy({ timeouts: { perAttempt: '100ms', total: '10s' }, retry: { maxAttempts: 1 } });
-    const slow = (_call: Call, signal: AbortSignal): Promise<Scripted> =>
-      new Promise((_, reject) => signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))));
+    const slow = (_call: Call, control: AttemptControl): Promise<Scripted> =>
+      new Promise((_, reject) => control.listen({ attemptAborted: reject }));
     const pending = p.execute(p.startCall(), slow, null, true).catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(100);
     const error = await pending;
@@ -161,11 +162,13 @@ describe('CompiledPolicy', () => {
   it('aborts the attempt in flight with the call: a caller who leaves, or the deadline', async () => {
     const p = policy({ timeouts: { perAttempt: '5s', total: '1s' }, retry: { maxAttempts: 3 } });
     const seen: unknown[] = [];
-    const watch = (_call: Call, signal: AbortSignal): Promise<Scripted> =>
+    const watch = (_call: Call, control: AttemptControl): Promise<Scripted> =>
       new Promise((_, reject) =>
-        signal.addEventListener('abort', () => {
-          seen.push(signal.reason);
-          reject(signal.reason as Error);
+        control.listen({
+          attemptAborted(reason) {
+            seen.push(reason);
+            reject(reason);
+          },
         }),
       );
     const left = p.startCall();

@@ -8,8 +8,9 @@
 // per-attempt timeout are ours because of what they cost on every call: Cockatiel's timeout() derives
 // an AbortController from the call's signal and adds two abort listeners per attempt, and wrap() adds
 // a layer of promises per policy. Here an attempt has one AbortController and one timer, the call aborts
-// the attempt in flight itself (no listener), and the wait between attempts is a timer the call's
-// signal ends, so a caller who leaves during a backoff frees its bulkhead slot at once.
+// the attempt in flight itself through an AttemptControl (no AbortController, no listener), and the
+// wait between attempts is a timer the call's signal ends, so a caller who leaves during a backoff
+// frees its bulkhead slot at once.
 import {
   BrokenCircuitError,
   bulkhead as cockatielBulkhead,
@@ -25,6 +26,7 @@ import {
 import { RETRY_BUDGET_WINDOW } from '../api/defaults.ts';
 import { parseDuration } from '../api/duration.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
+import { AttemptControl } from './attempt-control.ts';
 import { backoffDelay } from './backoff.ts';
 import { Call } from './call.ts';
 import { classifyError, FailureMatcher, isCertificateError } from './classify.ts';
@@ -46,8 +48,11 @@ export interface AttemptResult {
   discard(): void;
 }
 
-/** One attempt: `request` is whatever the caller passed to `execute`, so no closure is made per call. */
-export type Attempt<R extends AttemptResult, Q> = (call: Call, signal: AbortSignal, request: Q) => Promise<R>;
+/**
+ * One attempt: `request` is whatever the caller passed to `execute`, so no closure is made per call.
+ * It must stop (reject) when `control` is aborted.
+ */
+export type Attempt<R extends AttemptResult, Q> = (call: Call, control: AttemptControl, request: Q) => Promise<R>;
 
 export interface PolicyOptions {
   /** Clock for deadlines, the rate limiter and the retry budget; Date.now by default. */
@@ -58,7 +63,6 @@ export interface PolicyOptions {
 
 const noop = () => {};
 const discardLate = (result: AttemptResult) => result.discard();
-const abortAttempt = (controller: AbortController) => controller.abort();
 
 export class CompiledPolicy {
   readonly spec: ResolvedSpec;
@@ -190,16 +194,17 @@ export class CompiledPolicy {
   private async attemptOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
     if (call.signal.aborted) throw call.signal.reason;
     call.attempts++;
-    const controller = new AbortController();
-    const timer = setTimeout(abortAttempt, this.spec.timeouts.perAttemptMs, controller);
-    call.inFlight = controller;
+    const control = new AttemptControl();
+    const perAttemptMs = this.spec.timeouts.perAttemptMs;
+    const timer = setTimeout(timeOut, perAttemptMs, control, perAttemptMs);
+    call.inFlight = control;
     try {
-      return await attempt(call, controller.signal, request);
+      return await attempt(call, control, request);
     } catch (error) {
       // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
       if (call.signal.reason instanceof CallCancelledError) throw call.signal.reason;
-      if (controller.signal.aborted) {
-        throw new UpstreamFailure('timeout', `no response headers within ${this.spec.timeouts.perAttemptMs}ms`, { cause: error, call });
+      if (control.timedOut) {
+        throw new UpstreamFailure('timeout', `no response headers within ${perAttemptMs}ms`, { cause: error, call });
       }
       throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, call, retryable: !isCertificateError(error) });
     } finally {
@@ -231,6 +236,10 @@ export class CompiledPolicy {
     response?.discard();
     return waitMs;
   }
+}
+
+function timeOut(control: AttemptControl, ms: number): void {
+  control.timeout(ms);
 }
 
 function describe(error: unknown): string {

@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import { isBrokenCircuitError, isBulkheadRejectedError } from 'cockatiel';
 import type { Dispatcher } from 'undici';
+import type { AttemptControl, AttemptListener } from '../policy/attempt-control.ts';
 import type { Call } from '../policy/call.ts';
 import { CallCancelledError, DeadlineExceededError, RateLimitedError, UpstreamFailure } from '../policy/errors.ts';
 import type { AttemptResult } from '../policy/pipeline.ts';
@@ -30,13 +31,13 @@ const DISCARD_LIMIT = 128 * 1024;
  * measures; the body arriving before `forwardTo()` is kept, and after it goes straight to `res.write()`
  * with backpressure.
  */
-class UpstreamResponse implements AttemptResult, Dispatcher.DispatchHandler {
+class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.DispatchHandler {
   readonly call: Call;
   statusCode = 0;
   headers: IncomingHttpHeaders = {};
   private readonly out: Outbound;
   private readonly started = performance.now();
-  private readonly signal: AbortSignal;
+  private readonly control: AttemptControl;
   private controller: Dispatcher.DispatchController | undefined;
   private resolve!: (response: UpstreamResponse) => void;
   private reject!: (error: Error) => void;
@@ -49,18 +50,15 @@ class UpstreamResponse implements AttemptResult, Dispatcher.DispatchHandler {
   private failure: Error | undefined;
   private discarded = false;
 
-  constructor(call: Call, signal: AbortSignal, out: Outbound) {
+  constructor(call: Call, control: AttemptControl, out: Outbound) {
     this.call = call;
-    this.signal = signal;
+    this.control = control;
     this.out = out;
     this.headersReceived = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    // Settles the attempt at once even while it waits for a free connection, where undici gives a
-    // handler no way to leave its queue; onRequestStart then aborts it. The listener is not removed:
-    // the attempt's signal is not aborted once the headers are in, and both go when the attempt does.
-    signal.addEventListener('abort', this);
+    control.listen(this);
   }
 
   get retryAfter(): string | undefined {
@@ -68,16 +66,19 @@ class UpstreamResponse implements AttemptResult, Dispatcher.DispatchHandler {
     return typeof value === 'string' ? value : undefined;
   }
 
-  /** The attempt's (or the call's) signal fired: the timeout, the deadline or the caller's departure. */
-  handleEvent(): void {
-    const reason = this.signal.reason as Error;
+  /**
+   * The timeout, the deadline or the caller's departure. Settles the attempt at once even while it
+   * waits for a free connection, where undici gives a handler no way to leave its queue;
+   * onRequestStart then aborts it.
+   */
+  attemptAborted(reason: Error): void {
     if (this.controller) this.controller.abort(reason);
     else this.reject(reason);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.signal.aborted) controller.abort(this.signal.reason as Error);
+    if (this.control.reason) controller.abort(this.control.reason);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -167,8 +168,8 @@ interface Outbound {
   readonly body: Buffer | Readable | null;
 }
 
-function sendAttempt(call: Call, signal: AbortSignal, out: Outbound): Promise<UpstreamResponse> {
-  const attempt = new UpstreamResponse(call, signal, out);
+function sendAttempt(call: Call, control: AttemptControl, out: Outbound): Promise<UpstreamResponse> {
+  const attempt = new UpstreamResponse(call, control, out);
   out.integration.upstream.pool.dispatch({ path: out.path, method: out.method, headers: out.headers, body: out.body }, attempt);
   return attempt.headersReceived;
 }
