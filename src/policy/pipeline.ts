@@ -61,8 +61,6 @@ export interface PolicyOptions {
   readonly random?: () => number;
 }
 
-const noop = () => {};
-const discardLate = (result: AttemptResult) => result.discard();
 
 export class CompiledPolicy {
   readonly spec: ResolvedSpec;
@@ -122,16 +120,9 @@ export class CompiledPolicy {
    * retries ran out); rejects with UpstreamFailure, DeadlineExceededError, CallCancelledError,
    * RateLimitedError, BrokenCircuitError or BulkheadRejectedError.
    */
-  async execute<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, replayable: boolean): Promise<R> {
+  execute<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, replayable: boolean): Promise<R> {
     const retrying = replayable && this.spec.retry.maxAttempts > 1;
-    const inner = this.limiter ? this.limited(call, attempt, request, retrying) : this.admitted(call, attempt, request, retrying);
-    try {
-      return await Promise.race([inner, call.aborted]);
-    } catch (error) {
-      // A response that arrives after the deadline is nobody's: release its connection.
-      if (error === call.signal.reason) inner.then(discardLate, noop);
-      throw error;
-    }
+    return call.race(this.limiter ? this.limited(call, attempt, request, retrying) : this.admitted(call, attempt, request, retrying));
   }
 
   /** Milliseconds until an open circuit lets a probe through, or undefined when it is not open. */
@@ -142,16 +133,22 @@ export class CompiledPolicy {
     return Math.max(0, openedAt + this.spec.circuitBreaker.halfOpenAfterMs - Date.now());
   }
 
-  private async limited<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
-    const wait = this.limiter!.acquire(call.signal);
-    if (wait) await wait;
-    return this.admitted(call, attempt, request, retrying);
+  private limited<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
+    let wait;
+    try {
+      wait = this.limiter!.acquire(call);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return wait ? wait.then(() => this.admitted(call, attempt, request, retrying)) : this.admitted(call, attempt, request, retrying);
   }
 
   /** Past the rate limit: the bulkhead, when there is one, then the attempts. */
   private admitted<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
     if (this.bulkhead) {
-      return this.bulkhead.execute(() => (retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request)), call.signal);
+      // No signal for Cockatiel: a call aborted while queued is answered by Call.race, and its turn ends
+      // at once in attemptOnce.
+      return this.bulkhead.execute(() => (retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request)));
     }
     return retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request);
   }
@@ -172,7 +169,7 @@ export class CompiledPolicy {
         if (!(error instanceof UpstreamFailure && error.retryable && this.retryOn.matchesKind(error.kind))) throw error;
         failure = error;
       }
-      const waitMs = sent < maxAttempts && !call.signal.aborted ? this.nextDelay(call, sent, response) : -1;
+      const waitMs = sent < maxAttempts && !call.aborted ? this.nextDelay(call, sent, response) : -1;
       if (waitMs < 0) {
         if (response) return response;
         throw failure!;
@@ -184,7 +181,7 @@ export class CompiledPolicy {
 
   /** One attempt through the circuit breaker. */
   private guarded<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
-    return this.breaker.execute(() => this.attemptOnce(call, attempt, request), call.signal);
+    return this.breaker.execute(() => this.attemptOnce(call, attempt, request));
   }
 
   /**
@@ -192,7 +189,7 @@ export class CompiledPolicy {
    * stops when they arrive, so a streaming body may take longer; the call can still abort it.
    */
   private async attemptOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
-    if (call.signal.aborted) throw call.signal.reason;
+    if (call.aborted) throw call.reason;
     call.attempts++;
     const control = new AttemptControl();
     const perAttemptMs = this.spec.timeouts.perAttemptMs;
@@ -202,7 +199,7 @@ export class CompiledPolicy {
       return await attempt(call, control, request);
     } catch (error) {
       // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
-      if (call.signal.reason instanceof CallCancelledError) throw call.signal.reason;
+      if (call.reason instanceof CallCancelledError) throw call.reason;
       if (control.timedOut) {
         throw new UpstreamFailure('timeout', `no response headers within ${perAttemptMs}ms`, { cause: error, call });
       }

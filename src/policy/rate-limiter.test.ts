@@ -55,7 +55,7 @@ describe('RateLimiter', () => {
     l.acquire();
     l.acquire();
     const controller = new AbortController();
-    const wait = l.acquire(controller.signal)!;
+    const wait = l.acquire(controller)!;
     expect(l.available).toBe(-1);
     controller.abort(new Error('gone'));
     await expect(wait).rejects.toThrow('gone');

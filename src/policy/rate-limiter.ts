@@ -42,9 +42,10 @@ export class RateLimiter {
 
   /**
    * Takes a token. Returns undefined when one was free, or a promise that resolves when the reserved
-   * token is due. Throws RateLimitedError (with reject, or when the wait would exceed maxQueueWait).
+   * token is due and rejects when `waiter`'s signal aborts first (read only then: most calls never wait).
+   * Throws RateLimitedError (with reject, or when the wait would exceed maxQueueWait).
    */
-  acquire(signal?: AbortSignal): Promise<void> | undefined {
+  acquire(waiter?: { readonly signal: AbortSignal }): Promise<void> | undefined {
     this.refill();
     if (this.tokens >= 1) {
       this.tokens -= 1;
@@ -53,7 +54,7 @@ export class RateLimiter {
     const waitMs = (1 - this.tokens) / this.perMsRate;
     if (!this.queue || waitMs > this.maxQueueWaitMs) throw new RateLimitedError(waitMs);
     this.tokens -= 1;
-    return this.wait(waitMs, signal);
+    return this.wait(waitMs, waiter?.signal);
   }
 
   private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
