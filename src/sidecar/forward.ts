@@ -199,15 +199,17 @@ class Exchange {
 const kExchange = Symbol('exchange');
 type TrackedResponse = ServerResponse & { [kExchange]: Exchange };
 
-function onResponseClose(this: TrackedResponse): void {
-  const ex = this[kExchange];
+/** The response closed: cancels what is still running, counts and logs the call. */
+export function closeExchange(res: ServerResponse): void {
+  const ex = (res as Partial<TrackedResponse>)[kExchange];
+  if (ex === undefined) return;
   ex.closed = true;
-  if (!this.writableFinished) {
+  if (!res.writableFinished) {
     ex.call?.cancel();
     ex.upstream?.cancel();
     ex.outcome = 'cancelled';
   }
-  const status = this.headersSent ? this.statusCode : 499;
+  const status = res.headersSent ? res.statusCode : 499;
   const seconds = ((ex.headersAt || performance.now()) - ex.startedAt) / 1000;
   ex.integration.metrics.request(ex.method, status, ex.outcome, seconds);
   const rate = ex.context.logSampleRate;
@@ -227,6 +229,11 @@ function onResponseClose(this: TrackedResponse): void {
   }
 }
 
+/**
+ * Proxies one request. Never rejects: a failure nobody foresaw is logged and the connection cut. The
+ * caller runs `closeExchange(res)` when the response closes, so one 'close' listener serves both its
+ * bookkeeping and this call's.
+ */
 export async function forward(
   req: IncomingMessage,
   res: ServerResponse,
@@ -237,61 +244,65 @@ export async function forward(
   const method = req.method ?? 'GET';
   const ex = new Exchange(integration, method, target.path, context);
   (res as TrackedResponse)[kExchange] = ex;
-  res.on('close', onResponseClose);
-  if (method === 'CONNECT') {
-    ex.outcome = toErrorResponse(res, { code: 'bad_request', message: 'CONNECT is not proxied' }, { name: integration.name, attempts: 0 });
-    return;
-  }
-  if (!integration.secretsAvailable) {
-    const message = `cannot read the ${integration.unavailableSecrets().join(' or the ')}; the vendor is not called`;
-    ex.outcome = toErrorResponse(res, { code: 'credentials_unavailable', message }, { name: integration.name, attempts: 0 });
-    return;
-  }
-  const out = outboundHeaders(req.rawHeaders, integration);
-  ex.requestId = out.requestId;
-
-  let body: Buffer | Readable | null;
   try {
-    const read = readBody(req, out.contentLength, out.chunked, context.limits);
-    body = read instanceof Promise ? await read : read;
-  } catch (error) {
-    if (error instanceof RequestTooLargeError) {
-      ex.outcome = toErrorResponse(res, error, { name: integration.name, attempts: 0 });
-    } else {
-      res.destroy();
+    if (method === 'CONNECT') {
+      ex.outcome = toErrorResponse(res, { code: 'bad_request', message: 'CONNECT is not proxied' }, { name: integration.name, attempts: 0 });
+      return;
     }
-    return;
-  }
-  if (ex.closed) return;
+    if (!integration.secretsAvailable) {
+      const message = `cannot read the ${integration.unavailableSecrets().join(' or the ')}; the vendor is not called`;
+      ex.outcome = toErrorResponse(res, { code: 'credentials_unavailable', message }, { name: integration.name, attempts: 0 });
+      return;
+    }
+    const out = outboundHeaders(req.rawHeaders, integration);
+    ex.requestId = out.requestId;
 
-  const policy = integration.policy;
-  const call = policy.startCall();
-  ex.call = call;
-  const replayable = (body === null || Buffer.isBuffer(body)) && policy.idempotency.allowsRetry(method, out.hasIdempotencyKey);
-  const outbound: Outbound = { integration, path: integration.upstream.path(target.rest), method, headers: out.headers, body };
-  let response: UpstreamResponse;
-  try {
-    response = await policy.execute(call, sendAttempt, outbound, replayable);
-  } catch (error) {
+    let body: Buffer | Readable | null;
+    try {
+      const read = readBody(req, out.contentLength, out.chunked, context.limits);
+      body = read instanceof Promise ? await read : read;
+    } catch (error) {
+      if (error instanceof RequestTooLargeError) {
+        ex.outcome = toErrorResponse(res, error, { name: integration.name, attempts: 0 });
+      } else {
+        res.destroy();
+      }
+      return;
+    }
+    if (ex.closed) return;
+
+    const policy = integration.policy;
+    const call = policy.startCall();
+    ex.call = call;
+    const replayable = (body === null || Buffer.isBuffer(body)) && policy.idempotency.allowsRetry(method, out.hasIdempotencyKey);
+    const outbound: Outbound = { integration, path: integration.upstream.path(target.rest), method, headers: out.headers, body };
+    let response: UpstreamResponse;
+    try {
+      response = await policy.execute(call, sendAttempt, outbound, replayable);
+    } catch (error) {
+      call.settle();
+      if (error instanceof CallCancelledError) return;
+      const failure = describeFailure(error, integration, call);
+      if (failure.code === 'upstream_unreachable' && !(error instanceof UpstreamFailure)) {
+        integration.logger.error({ err: error }, 'unexpected failure while proxying');
+      }
+      ex.outcome = toErrorResponse(res, failure, { name: integration.name, fallback: integration.fallback, attempts: call.attempts });
+      ex.headersAt = performance.now();
+      if (ex.outcome === 'fallback') integration.metrics.fallback();
+      else if (ex.outcome === 'rate_limited') integration.metrics.rateLimited();
+      return;
+    }
     call.settle();
-    if (error instanceof CallCancelledError) return;
-    const failure = describeFailure(error, integration, call);
-    if (failure.code === 'upstream_unreachable' && !(error instanceof UpstreamFailure)) {
-      integration.logger.error({ err: error }, 'unexpected failure while proxying');
-    }
-    ex.outcome = toErrorResponse(res, failure, { name: integration.name, fallback: integration.fallback, attempts: call.attempts });
+    ex.outcome = 'upstream';
+    ex.upstream = response;
     ex.headersAt = performance.now();
-    if (ex.outcome === 'fallback') integration.metrics.fallback();
-    else if (ex.outcome === 'rate_limited') integration.metrics.rateLimited();
-    return;
+    // The caller may have left in the ticks since the headers came; its close handler has already run.
+    if (ex.closed) response.cancel();
+    else response.forwardTo(res);
+  } catch (error) {
+    integration.logger.error({ err: error }, 'proxying failed');
+    res.destroy();
   }
-  call.settle();
-  ex.outcome = 'upstream';
-  ex.upstream = response;
-  ex.headersAt = performance.now();
-  // The caller may have left in the ticks since the headers came; its close handler has already run.
-  if (ex.closed) response.cancel();
-  else response.forwardTo(res);
 }
 
 function describeFailure(error: unknown, integration: Integration, call: Call): SidecarError {

@@ -10,7 +10,7 @@ import { createRegistry } from '../runtime/metrics.ts';
 import { ConfigError, IntegrationTable } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { toErrorResponse } from './error-response.ts';
-import { forward, type ForwardContext } from './forward.ts';
+import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
 import { route } from './router.ts';
@@ -61,13 +61,14 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let inFlight = 0;
   let idle: (() => void) | undefined;
   let draining = false;
-  const onDone = () => {
+  function onClose(this: ServerResponse): void {
+    closeExchange(this);
     if (--inFlight === 0) idle?.();
-  };
+  }
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     inFlight++;
-    res.once('close', onDone);
+    res.on('close', onClose);
     if (draining) res.setHeader('connection', 'close');
     const target = route(req.url);
     if (!target.ok) {
@@ -83,10 +84,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       );
       return;
     }
-    forward(req, res, integration, target, context).catch((error: Error) => {
-      integration.logger.error({ err: error }, 'proxying failed');
-      res.destroy();
-    });
+    void forward(req, res, integration, target, context);
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     // A caller that hung up (reset, or closed its side mid-request, e.g. after reading an early 413)
