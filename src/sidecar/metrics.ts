@@ -74,8 +74,8 @@ export class SidecarMetrics {
 
 /**
  * One integration's series; remembers every label set it used so that `remove()` can drop them all.
- * The per-call series are children looked up once per label set and kept: prom-client validates and
- * hashes a label object on every `observe({…})`, and a kept child skips both.
+ * The per-call series are children looked up once per label set and kept, which saves building a
+ * label object per call (prom-client still validates and hashes the child's labels on each update).
  */
 export class IntegrationMetrics {
   readonly name: string;
