@@ -12,8 +12,6 @@ export interface AttemptListener {
 export class AttemptControl {
   /** Set when the attempt was aborted; the reason is the call's (cancel, deadline) or the timeout's. */
   reason: Error | undefined = undefined;
-  /** Whether the per-attempt timeout, rather than the call, ended the attempt. */
-  timedOut = false;
   private listener: AttemptListener | undefined = undefined;
 
   get aborted(): boolean {
@@ -34,8 +32,6 @@ export class AttemptControl {
 
   /** The per-attempt timeout: the time to response headers ran out. */
   timeout(ms: number): void {
-    if (this.reason) return;
-    this.timedOut = true;
-    this.abort(new Error(`no response headers within ${ms}ms`));
+    this.abort(new Error(`no response headers within ${ms}ms (timeouts.perAttempt)`));
   }
 }

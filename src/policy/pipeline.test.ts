@@ -184,6 +184,22 @@ describe('CompiledPolicy', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('counts an attempt the deadline cut short as a vendor timeout for the breaker, and one the caller left as nothing', async () => {
+    const p = policy({ timeouts: { perAttempt: '5s', total: '1s' }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 1 } });
+    const hang = (_call: Call, control: AttemptControl): Promise<Scripted> => new Promise((_, reject) => control.listen({ attemptAborted: reject }));
+    const left = p.startCall();
+    const cancelled = p.execute(left, hang, null, true).catch((e: unknown) => e);
+    left.cancel();
+    expect(await cancelled).toBeInstanceOf(CallCancelledError);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.breaker.state).toBe(CircuitState.Closed);
+
+    const late = p.execute(p.startCall(), hang, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await late).toBeInstanceOf(DeadlineExceededError);
+    expect(p.breaker.state).toBe(CircuitState.Open);
+  });
+
   it('reports each retry once, as it is decided, and none for a call that needed no retry', async () => {
     const p = policy({ retry: { maxAttempts: 3, backoff: { initial: '10ms', max: '10ms', jitter: 'none' } } });
     let retries = 0;

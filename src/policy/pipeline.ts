@@ -200,9 +200,8 @@ export class CompiledPolicy {
     } catch (error) {
       // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
       if (call.reason instanceof CallCancelledError) throw call.reason;
-      if (control.timedOut) {
-        throw new UpstreamFailure('timeout', `no response headers within ${perAttemptMs}ms`, { cause: error, call });
-      }
+      // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
+      if (control.aborted) throw new UpstreamFailure('timeout', control.reason!.message, { cause: error, call });
       throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, call, retryable: !isCertificateError(error) });
     } finally {
       clearTimeout(timer);
