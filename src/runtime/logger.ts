@@ -1,6 +1,7 @@
 // pino JSON to stdout for both programs. Credentials never reach a log line: request headers are not
 // logged at all, and the redaction below is a second line of defence for code that logs objects.
 import pino, { type Logger } from 'pino';
+import { BatchedOutput } from './batched-output.ts';
 
 export type { Logger };
 
@@ -40,12 +41,6 @@ export interface LoggerOptions {
   readonly destination?: pino.DestinationStream;
 }
 
-/**
- * Lines are written in batches of about 4 KiB, so a busy sidecar makes one write per ~18 call lines;
- * a line is never held longer than this, so a quiet one shows its calls too.
- */
-const FLUSH_EVERY_MS = 1000;
-
 export function createLogger(options: LoggerOptions): Logger {
   if (!(LOG_LEVELS as readonly string[]).includes(options.level)) {
     throw new RangeError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.level)}`);
@@ -59,9 +54,8 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: cachedIsoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    // Synchronous writes, as pino's default: asynchronous ones go through libuv's thread pool, and that
-    // hop cost each call line about 2 µs of CPU and the process a context switch per batch. Shutdown
-    // flushes what is left.
-    options.destination ?? pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: FLUSH_EVERY_MS }),
+    // Synchronous batches rather than asynchronous writes, whose hop through libuv's thread pool cost
+    // each call line about 2 µs of CPU and the process a context switch per batch.
+    options.destination ?? new BatchedOutput({ fd: 1, batchChars: 4096, flushEveryMs: 1000, maxPendingBytes: 1024 * 1024 }),
   );
 }
