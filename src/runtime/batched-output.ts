@@ -39,42 +39,60 @@ export class BatchedOutput {
 
   /** Takes one line (pino's stream interface). */
   write(line: string): boolean {
-    if (this.pending !== undefined && this.pending.length >= this.options.maxPendingBytes) {
+    if (this.pending !== undefined && this.pending.length + this.chars >= this.options.maxPendingBytes) {
       this.dropped++;
       return false;
     }
     this.lines.push(line);
     this.chars += line.length;
-    if (this.chars >= this.options.batchChars) this.flush();
+    // While the reader is behind, retrying is left to the timer.
+    if (this.pending === undefined && this.chars >= this.options.batchChars) this.flush();
     return true;
   }
 
   /** Writes everything the reader will take now. */
   flush(done?: (error?: Error) => void): void {
-    if (this.chars > 0 || this.dropped > 0) {
-      if (this.dropped > 0) {
-        const note = { level: 'warn', time: new Date().toISOString(), msg: 'log lines dropped: the output was not being read', dropped: this.dropped };
-        this.lines.unshift(`${JSON.stringify(note)}\n`);
-        this.dropped = 0;
-      }
-      const batch = Buffer.from(this.lines.join(''));
-      this.lines = [];
-      this.chars = 0;
-      this.pending = this.pending === undefined ? batch : Buffer.concat([this.pending, batch]);
-    }
     try {
-      while (this.pending !== undefined) {
-        const written = writeSync(this.options.fd, this.pending);
-        this.pending = written < this.pending.length ? this.pending.subarray(written) : undefined;
-      }
+      this.writePending();
+      if (this.chars > 0 || this.dropped > 0) this.writeText(this.take());
     } catch (error) {
-      // The reader is behind: keep the rest for the next flush. Anything else is reported.
+      // The reader is behind: the rest waits for the next flush. Anything else is reported.
       if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
         done?.(error as Error);
         return;
       }
     }
     done?.();
+  }
+
+  /** The usual case: the whole batch goes at once, and the string is encoded only by the write. */
+  private writeText(text: string): void {
+    let written = 0;
+    try {
+      written = writeSync(this.options.fd, text);
+    } finally {
+      if (written < Buffer.byteLength(text)) this.pending = Buffer.from(text).subarray(written);
+    }
+  }
+
+  /** The lines held, with a note of those dropped first, as one string; empties the batch. */
+  private take(): string {
+    if (this.dropped > 0) {
+      const note = { level: 'warn', time: new Date().toISOString(), msg: 'log lines dropped: the output was not being read', dropped: this.dropped };
+      this.lines.unshift(`${JSON.stringify(note)}\n`);
+      this.dropped = 0;
+    }
+    const text = this.lines.join('');
+    this.lines = [];
+    this.chars = 0;
+    return text;
+  }
+
+  private writePending(): void {
+    while (this.pending !== undefined) {
+      const written = writeSync(this.options.fd, this.pending);
+      this.pending = written < this.pending.length ? this.pending.subarray(written) : undefined;
+    }
   }
 
   /** Flushes, and writes nothing more on its own. */
