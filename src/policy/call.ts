@@ -20,7 +20,6 @@ export class Call {
   reason: Error | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private readonly timer: NodeJS.Timeout;
-  private settled = false;
   private rejectAnswer: ((reason: Error) => void) | undefined = undefined;
   private answer: Promise<{ discard(): void }> | undefined = undefined;
 
@@ -69,7 +68,6 @@ export class Call {
    * and an abort no longer touches the answer.
    */
   settle(): void {
-    this.settled = true;
     this.answer = undefined;
     this.rejectAnswer = undefined;
     clearTimeout(this.timer);
@@ -81,7 +79,7 @@ export class Call {
     clearTimeout(this.timer);
     this.controller?.abort(reason);
     this.inFlight?.abort(reason);
-    if (!this.settled && this.rejectAnswer) {
+    if (this.rejectAnswer) {
       this.rejectAnswer(reason);
       this.answer!.then(discardLate, noop);
     }

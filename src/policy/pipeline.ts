@@ -7,10 +7,9 @@
 // Cockatiel keeps the breaker and the bulkhead, whose state machines it owns. The retry loop and the
 // per-attempt timeout are ours because of what they cost on every call: Cockatiel's timeout() derives
 // an AbortController from the call's signal and adds two abort listeners per attempt, and wrap() adds
-// a layer of promises per policy. Here an attempt has one AbortController and one timer, the call aborts
-// the attempt in flight itself through an AttemptControl (no AbortController, no listener), and the
-// wait between attempts is a timer the call's signal ends, so a caller who leaves during a backoff
-// frees its bulkhead slot at once.
+// a layer of promises per policy. Here an attempt has one timer, the call aborts the attempt in flight
+// itself through an AttemptControl (no AbortController, no listener), and the wait between attempts is
+// a timer the call's signal ends, so a caller who leaves during a backoff frees its bulkhead slot at once.
 import {
   BrokenCircuitError,
   bulkhead as cockatielBulkhead,
@@ -60,7 +59,6 @@ export interface PolicyOptions {
   /** Source of backoff jitter; Math.random by default. */
   readonly random?: () => number;
 }
-
 
 export class CompiledPolicy {
   readonly spec: ResolvedSpec;
