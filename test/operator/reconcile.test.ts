@@ -209,8 +209,14 @@ describe('level-triggered', () => {
     const before = await versions();
     const reconciles = () => operator.metric('breakwater_operator_reconcile_total', { result: 'success' });
     const patches = () => operator.metric('breakwater_operator_api_requests_total', { verb: 'PATCH' });
-    // Earlier tests' namespaces and the webhook's certificate bookkeeping may still be writing: take
-    // the baseline only after 2 s without a PATCH (four equal samples 500 ms apart).
+    // The counter covers every namespace. Namespaces that earlier test files deleted may still be
+    // terminating: the operator's writes there fail and come back with a growing backoff, longer than
+    // any quiet window. Wait for them to be gone, then take the baseline after 2 s without a PATCH
+    // (four equal samples 500 ms apart).
+    await eventually('no namespace terminating', async () => {
+      const terminating = (await core.listNamespace()).items.filter((n) => n.status?.phase === 'Terminating').map((n) => n.metadata?.name);
+      return { done: terminating.length === 0 ? true : undefined, seen: terminating };
+    }, 120_000, 500);
     const recent: number[] = [];
     await eventually('no PATCH in flight', async () => {
       recent.push(await patches());
