@@ -28,13 +28,13 @@ export class BatchedOutput {
   private pending: Buffer | undefined = undefined;
   private dropped = 0;
   private readonly timer: NodeJS.Timeout;
-  private readonly flushAtExit = (): void => this.flush();
+  private readonly flushNow = (): void => this.flush();
 
   constructor(options: BatchedOutputOptions) {
     this.options = options;
-    this.timer = setInterval(this.flushAtExit, options.flushEveryMs);
+    this.timer = setInterval(this.flushNow, options.flushEveryMs);
     this.timer.unref();
-    process.once('exit', this.flushAtExit);
+    process.once('exit', this.flushNow);
   }
 
   /** Takes one line (pino's stream interface). */
@@ -98,7 +98,7 @@ export class BatchedOutput {
   /** Flushes, and writes nothing more on its own. */
   close(): void {
     clearInterval(this.timer);
-    process.off('exit', this.flushAtExit);
+    process.off('exit', this.flushNow);
     this.flush();
   }
 }
