@@ -76,10 +76,13 @@ export class SidecarMetrics {
  * One integration's series; remembers every label set it used so that `remove()` can drop them all.
  * The per-call series are children looked up once per label set and kept, which saves building a
  * label object per call (prom-client still validates and hashes the child's labels on each update).
+ * A call still in flight when its integration is retired records nothing when it ends: its update
+ * would bring back a series that nothing removes any more.
  */
 export class IntegrationMetrics {
   readonly name: string;
   private readonly metrics: SidecarMetrics;
+  private removed = false;
   private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly durationChildren = new Map<string, { observe(seconds: number): void }>();
   private readonly attemptChildren: { response?: { observe(seconds: number): void }; error?: { observe(seconds: number): void } } = {};
@@ -90,6 +93,7 @@ export class IntegrationMetrics {
   }
 
   request(method: string, status: number, outcome: string, seconds: number): void {
+    if (this.removed) return;
     const m = METHODS.has(method) ? method : 'OTHER';
     const codeClass = CODE_CLASSES[Math.floor(status / 100) - 1] ?? '5xx';
     const key = `${m} ${codeClass} ${outcome}`;
@@ -108,18 +112,22 @@ export class IntegrationMetrics {
   }
 
   fallback(): void {
+    if (this.removed) return;
     this.metrics.fallbacks.inc({ integration: this.name });
   }
 
   rateLimited(): void {
+    if (this.removed) return;
     this.metrics.rateLimited.inc({ integration: this.name });
   }
 
   attempt(outcome: 'response' | 'error', seconds: number): void {
+    if (this.removed) return;
     (this.attemptChildren[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
   }
 
   remove(): void {
+    this.removed = true;
     const m = this.metrics;
     for (const key of this.requestChildren.keys()) {
       const [method, codeClass, outcome] = key.split(' ') as [string, string, string];
