@@ -318,7 +318,10 @@ const CircuitBreaker = Type.Object(
       ),
     ),
     halfOpenAfter: Type.Optional(
-      Duration('How long the circuit stays open before one probe call is let through.', d.circuitBreaker.halfOpenAfter),
+      Duration(
+        'How long the circuit stays open before one probe call is let through. A probe whose caller leaves before the vendor answers keeps it open for another round.',
+        d.circuitBreaker.halfOpenAfter,
+      ),
     ),
     failOn: Type.Optional(
       Type.Array(

@@ -200,6 +200,28 @@ describe('CompiledPolicy', () => {
     expect(p.breaker.state).toBe(CircuitState.Open);
   });
 
+  it('keeps the circuit open when the caller of the half-open probe leaves: the vendor has not shown it is back', async () => {
+    const p = policy({ retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '100ms' } });
+    await p.execute(p.startCall(), scripted(['ECONNRESET']).attempt, null, true).catch(() => undefined);
+    expect(p.breaker.state).toBe(CircuitState.Open);
+    await vi.advanceTimersByTimeAsync(150);
+
+    const hang = (_call: Call, control: AttemptControl): Promise<Scripted> => new Promise((_, reject) => control.listen({ attemptAborted: reject }));
+    const probeCall = p.startCall();
+    const probe = p.execute(probeCall, hang, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.breaker.state).toBe(CircuitState.HalfOpen);
+    probeCall.cancel();
+    expect(await probe).toBeInstanceOf(CallCancelledError);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.breaker.state).toBe(CircuitState.Open);
+
+    // The next probe decides: the vendor answers, and the circuit closes.
+    await vi.advanceTimersByTimeAsync(150);
+    expect((await p.execute(p.startCall(), scripted([200]).attempt, null, true)).statusCode).toBe(200);
+    expect(p.breaker.state).toBe(CircuitState.Closed);
+  });
+
   it('reports each retry once, as it is decided, and none for a call that needed no retry', async () => {
     const p = policy({ retry: { maxAttempts: 3, backoff: { initial: '10ms', max: '10ms', jitter: 'none' } } });
     let retries = 0;

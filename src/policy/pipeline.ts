@@ -88,8 +88,13 @@ export class CompiledPolicy {
     this.retryOn = new FailureMatcher(retry.retryOn);
 
     const failOn = new FailureMatcher(cb.failOn);
+    // A caller who leaves is not the vendor's fault, so it never counts, except during the one
+    // half-open probe: Cockatiel takes any error it is not told to handle as the probe's success and
+    // closes the circuit, though the vendor has shown nothing. Counted as a failure, it keeps the
+    // circuit open until the next probe.
+    const probeCancelled = (e: unknown) => e instanceof CallCancelledError && this.breaker.state === CircuitState.HalfOpen;
     this.breaker = circuitBreaker(
-      handleWhen((e) => e instanceof UpstreamFailure && failOn.matchesKind(e.kind)).orWhenResult((r) =>
+      handleWhen((e) => (e instanceof UpstreamFailure && failOn.matchesKind(e.kind)) || probeCancelled(e)).orWhenResult((r) =>
         failOn.matchesStatus((r as AttemptResult).statusCode),
       ),
       {
@@ -177,8 +182,12 @@ export class CompiledPolicy {
     }
   }
 
-  /** One attempt through the circuit breaker. */
+  /**
+   * One attempt through the circuit breaker. A call aborted while it waited (in the bulkhead queue)
+   * does not reach the breaker, where it could become the half-open probe.
+   */
   private guarded<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
+    if (call.aborted) return Promise.reject(call.reason!);
     return this.breaker.execute(() => this.attemptOnce(call, attempt, request));
   }
 
@@ -187,6 +196,7 @@ export class CompiledPolicy {
    * stops when they arrive, so a streaming body may take longer; the call can still abort it.
    */
   private async attemptOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
+    // Cockatiel runs this again for a call that waited out a half-open probe; its caller may be gone.
     if (call.aborted) throw call.reason;
     call.attempts++;
     const control = new AttemptControl();
