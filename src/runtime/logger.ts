@@ -41,6 +41,9 @@ export interface LoggerOptions {
   readonly destination?: pino.DestinationStream;
 }
 
+/** Every logger of the process writes through one batch, so their lines stay in order. */
+let stdout: BatchedOutput | undefined;
+
 export function createLogger(options: LoggerOptions): Logger {
   if (!(LOG_LEVELS as readonly string[]).includes(options.level)) {
     throw new RangeError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.level)}`);
@@ -56,6 +59,6 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     // Synchronous batches rather than asynchronous writes, whose hop through libuv's thread pool cost
     // each call line about 2 µs of CPU and the process a context switch per batch.
-    options.destination ?? new BatchedOutput({ fd: 1, batchChars: 4096, flushEveryMs: 1000, maxPendingBytes: 1024 * 1024 }),
+    options.destination ?? (stdout ??= new BatchedOutput({ fd: 1, batchChars: 4096, flushEveryMs: 1000, maxPendingBytes: 1024 * 1024 })),
   );
 }
