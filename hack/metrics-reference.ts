@@ -2,8 +2,10 @@
 // registered into a fresh registry and described from it, so the table cannot list a metric the code
 // does not export, or miss one it does.
 import { Registry } from 'prom-client';
+import { OPERATOR_ADMIN_PORT, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
 import { createOperatorMetrics } from '../src/operator/metrics.ts';
 import { webhookMetrics } from '../src/operator/webhook.ts';
+import { METRIC_PREFIX } from '../src/runtime/metrics.ts';
 import { SidecarMetrics } from '../src/sidecar/metrics.ts';
 
 interface Described {
@@ -32,9 +34,9 @@ function table(title: string, port: string, metrics: Described[]): string[] {
 
 export function metricsMarkdown(): string {
   return [
-    ...table('The sidecar', 'its admin port (15090)', describe((r) => new SidecarMetrics(r))),
-    ...table('The operator', 'its admin port (8080)', [...describe(createOperatorMetrics), ...describe(webhookMetrics)]),
+    ...table('The sidecar', `its admin port (${SIDECAR_ADMIN_PORT})`, describe((r) => new SidecarMetrics(r))),
+    ...table('The operator', `its admin port (${OPERATOR_ADMIN_PORT})`, [...describe(createOperatorMetrics), ...describe(webhookMetrics)]),
     'Label values are bounded: no paths, hosts or request ids. Both programs also export the Node.js',
-    'process metrics of prom-client with the same `breakwater_` prefix.',
+    `process metrics of prom-client with the same \`${METRIC_PREFIX}\` prefix.`,
   ].join('\n');
 }
