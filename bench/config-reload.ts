@@ -6,6 +6,8 @@
 // contract is zero.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { METRICS_PATH } from '../src/api/names.ts';
+import { METRIC_PREFIX } from '../src/runtime/metrics.ts';
+import { sumSamples } from '../src/runtime/metrics-text.ts';
 import { get } from './support/net.ts';
 import { openLoop } from './support/open-loop.ts';
 import { percentiles, type Percentiles } from './support/stats.ts';
@@ -42,8 +44,7 @@ const APPLY_TIMEOUT_MS = 5000;
 
 async function reloadCounter(adminUrl: string, result: 'success' | 'failure'): Promise<number> {
   const { body } = await get(`${adminUrl}${METRICS_PATH}`);
-  const line = new RegExp(`^breakwater_config_reloads_total\\{[^}]*result="${result}"[^}]*\\} (\\S+)$`, 'm').exec(body);
-  return line ? Number(line[1]) : 0;
+  return sumSamples(body, `${METRIC_PREFIX}config_reloads_total`, { result }) ?? 0;
 }
 
 async function pollUntil(check: () => Promise<boolean>, everyMs: number, since: number): Promise<number | null> {

@@ -5,6 +5,8 @@ import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'undici';
 import { METRICS_PATH, READY_PATH } from '../api/names.ts';
+import { METRIC_PREFIX } from '../runtime/metrics.ts';
+import { sumSamples } from '../runtime/metrics-text.ts';
 import type { CircuitState } from './report.ts';
 
 export interface SidecarProcess {
@@ -68,12 +70,11 @@ const STATES: Record<string, CircuitState> = { '0': 'closed', '1': 'half-open', 
 
 /** `breakwater_circuit_state{integration="…"}`: 0 closed, 1 half-open, 2 open (DESIGN). */
 export function circuitState(metrics: string, integration: string): CircuitState | undefined {
-  const match = new RegExp(`^breakwater_circuit_state\\{[^}]*integration="${integration}"[^}]*\\} (\\d+)`, 'm').exec(metrics);
-  return match ? STATES[match[1]!] : undefined;
+  const value = sumSamples(metrics, `${METRIC_PREFIX}circuit_state`, { integration });
+  return value === undefined ? undefined : STATES[String(value)];
 }
 
 /** Sum of `breakwater_retries_total` over every label set of one integration. */
 export function retries(metrics: string, integration: string): number {
-  const re = new RegExp(`^breakwater_retries_total\\{[^}]*integration="${integration}"[^}]*\\} (\\d+)`, 'gm');
-  return [...metrics.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return sumSamples(metrics, `${METRIC_PREFIX}retries_total`, { integration }) ?? 0;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { WEBHOOK_CONFIGURATION_NAME } from '../../src/api/names.ts';
+import { sumSamples } from '../../src/runtime/metrics-text.ts';
 import { freePort, isRunning, logTail, removeDirAtExit, startProcess, stopProcess, type Managed } from './processes.ts';
 
 const CLI = fileURLToPath(new URL('../../cmd/breakwater.ts', import.meta.url));
@@ -104,7 +105,7 @@ export async function startOperator(options: OperatorProcessOptions): Promise<Op
     adminPort,
     proc,
     running: () => isRunning(proc),
-    metric: async (metric, labels = {}) => sumSeries(await text(adminPort, '/metrics'), metric, labels),
+    metric: async (metric, labels = {}) => sumSamples(await text(adminPort, '/metrics'), metric, labels) ?? 0,
     logs,
     stop: async (graceMs = 10_000) => {
       if (!isRunning(proc)) return;
@@ -136,15 +137,3 @@ async function text(port: number, path: string): Promise<string> {
   return res.text();
 }
 
-/** Sums the samples of `name` whose label set includes every pair in `labels`. */
-function sumSeries(exposition: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of exposition.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const present = new Map([...(match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => present.get(k) === v)) sum += Number(match[4]);
-  }
-  return sum;
-}
