@@ -73,6 +73,8 @@ export class CompiledPolicy {
   private readonly retryOn: FailureMatcher;
   private readonly now: () => number;
   private readonly random: () => number;
+  /** When the circuit last opened (Date.now), for the Retry-After of circuit_open. */
+  private openedAt = 0;
 
   constructor(spec: ResolvedSpec, options: PolicyOptions = {}) {
     this.spec = spec;
@@ -110,6 +112,11 @@ export class CompiledPolicy {
               }),
       },
     );
+    // Cockatiel stamps its own openedAt with Date.now, whatever clock the rest of the policy uses,
+    // just before it announces the break; reading it back would mean serialising the breaker.
+    this.breaker.onBreak(() => {
+      this.openedAt = Date.now();
+    });
   }
 
   /** Starts the clock of a new call and counts it for the retry budget. */
@@ -131,9 +138,7 @@ export class CompiledPolicy {
   /** Milliseconds until an open circuit lets a probe through, or undefined when it is not open. */
   msUntilHalfOpen(): number | undefined {
     if (this.breaker.state !== CircuitState.Open) return undefined;
-    const { openedAt } = (this.breaker.toJSON() as { ownState: { openedAt: number } }).ownState;
-    // Cockatiel stamps openedAt with Date.now, whatever clock the rest of the policy uses.
-    return Math.max(0, openedAt + this.spec.circuitBreaker.halfOpenAfterMs - Date.now());
+    return Math.max(0, this.openedAt + this.spec.circuitBreaker.halfOpenAfterMs - Date.now());
   }
 
   private limited<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
