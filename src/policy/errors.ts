@@ -1,12 +1,9 @@
 // Typed failures of one call. Each carries a stable `code` the sidecar turns into DESIGN's error JSON;
 // cockatiel's own errors (BrokenCircuitError, BulkheadRejectedError) are matched with its guards.
 import type { SidecarErrorCode } from '../api/errors.ts';
-import type { Call } from './call.ts';
 import type { FailureKind } from './classify.ts';
 
 export interface UpstreamFailureOptions extends ErrorOptions {
-  /** The call the attempt belonged to, for the retry loop's deadline check. */
-  readonly call?: Call;
   /** False when trying again cannot help (a certificate that fails verification); true by default. */
   readonly retryable?: boolean;
 }
@@ -16,13 +13,11 @@ export class UpstreamFailure extends Error {
   override readonly name = 'UpstreamFailure';
   readonly code = 'upstream_unreachable' satisfies SidecarErrorCode;
   readonly kind: FailureKind | undefined;
-  readonly call: Call | undefined;
   readonly retryable: boolean;
 
   constructor(kind: FailureKind | undefined, message: string, options: UpstreamFailureOptions = {}) {
     super(message, options);
     this.kind = kind;
-    this.call = options.call;
     this.retryable = options.retryable ?? true;
   }
 }

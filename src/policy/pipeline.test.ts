@@ -14,12 +14,11 @@ interface Scripted extends AttemptResult {
 /** Attempts answer from a script: a status, or an error code thrown like undici would. */
 function scripted(steps: (number | string)[]) {
   const log: string[] = [];
-  const attempt = async (call: Call, _control: AttemptControl, _request: null): Promise<Scripted> => {
+  const attempt = async (_call: Call, _control: AttemptControl, _request: null): Promise<Scripted> => {
     const step = steps.shift() ?? 200;
     log.push(String(step));
     if (typeof step === 'string') throw Object.assign(new Error(step), { code: step });
     const result: Scripted = {
-      call,
       statusCode: step,
       retryAfter: undefined,
       discarded: false,

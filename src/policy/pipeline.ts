@@ -39,7 +39,6 @@ import { RetryBudget } from './retry-budget.ts';
 
 /** What one attempt returns: a vendor response whose body has not been read yet. */
 export interface AttemptResult {
-  readonly call: Call;
   readonly statusCode: number;
   /** The Retry-After header, if any. */
   readonly retryAfter: string | readonly string[] | undefined;
@@ -214,8 +213,8 @@ export class CompiledPolicy {
       // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
       if (call.reason instanceof CallCancelledError) throw call.reason;
       // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
-      if (control.aborted) throw new UpstreamFailure('timeout', control.reason!.message, { cause: error, call });
-      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, call, retryable: !isCertificateError(error) });
+      if (control.aborted) throw new UpstreamFailure('timeout', control.reason!.message, { cause: error });
+      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
     } finally {
       clearTimeout(timer);
       call.inFlight = undefined;
