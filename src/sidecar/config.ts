@@ -19,6 +19,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** The config file's text; one that cannot be read is a ConfigError like one that is invalid. */
+export async function readConfig(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [(error as Error).message]);
+  }
+}
+
 export class IntegrationTable {
   private current: ReadonlyMap<string, Integration> = new Map();
   private readonly context: IntegrationContext;
@@ -45,13 +54,8 @@ export class IntegrationTable {
   }
 
   /** Reads, validates and compiles `file`, then swaps it in. Throws ConfigError and changes nothing on failure. */
-  async load(file: string): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      throw new ConfigError(file, [(error as Error).message]);
-    }
+  /** Puts the integrations of `text` (the content of `file`) in service, or throws ConfigError. */
+  load(file: string, text: string): void {
     const parsed = parseIntegrations(text);
     if (parsed.problems.length > 0) throw new ConfigError(file, parsed.problems.map((p) => formatProblem(file, p)));
     // The namespace's file holds every integration; a pod's sidecar serves only those it was injected

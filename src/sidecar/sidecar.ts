@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { PROXY_HOST } from '../api/names.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
-import { ConfigError, IntegrationTable } from './config.ts';
+import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { toErrorResponse } from './error-response.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
@@ -18,11 +18,8 @@ import { route } from './router.ts';
 export interface Sidecar {
   readonly port: number;
   readonly adminPort: number;
-  readonly metrics: SidecarMetrics;
   /** Names of the integrations in service. */
   integrations(): string[];
-  /** Loads the config file again now; false (old config kept) when it is invalid. */
-  reload(): Promise<boolean>;
   /** Stops accepting, waits for calls in flight (at most `timeoutMs`), then releases everything. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -41,8 +38,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     policy: options.policy ?? {},
   });
   // A config that does not load at startup is the operator's mistake to see at once: nothing binds.
+  // Kept to tell a change of content from the directory events of unrelated files.
+  let lastText: string;
   try {
-    await table.load(options.configPath);
+    lastText = await readConfig(options.configPath);
+    table.load(options.configPath, lastText);
   } catch (error) {
     metrics.configReloads.inc({ result: 'failure' });
     throw error;
@@ -123,29 +123,24 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     throw error;
   }
 
-  const reload = async (): Promise<boolean> => {
+  // The directory also changes for unrelated files (and kubelet's temp entries), and a file caught
+  // mid-replace cannot be read: only new content is loaded, and the next event brings the rest.
+  const reloadIfChanged = async (): Promise<void> => {
+    const text = await readFile(options.configPath, 'utf8').catch(() => undefined);
+    if (text === undefined || text === lastText) return;
+    lastText = text;
     try {
-      await table.load(options.configPath);
+      table.load(options.configPath, text);
     } catch (error) {
       metrics.configReloads.inc({ result: 'failure' });
       logger.error(
         { config: options.configPath, problems: error instanceof ConfigError ? error.problems : [(error as Error).message] },
         'config rejected; the previous one stays in service',
       );
-      return false;
+      return;
     }
     metrics.configReloads.inc({ result: 'success' });
     logger.info({ config: options.configPath, integrations: table.names() }, 'config reloaded');
-    return true;
-  };
-
-  // The directory also changes for unrelated files (and kubelet's temp entries): reload only on new content.
-  let lastText = await readFile(options.configPath, 'utf8').catch(() => undefined);
-  const reloadIfChanged = async (): Promise<void> => {
-    const text = await readFile(options.configPath, 'utf8').catch(() => undefined);
-    if (text === undefined || text === lastText) return;
-    lastText = text;
-    await reload();
   };
   const watcher: ConfigWatcher = watchConfig(
     options.configPath,
@@ -183,9 +178,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   return {
     port: (server.address() as AddressInfo).port,
     adminPort: admin.port,
-    metrics,
     integrations: () => table.names(),
-    reload,
     drain,
   };
 }
