@@ -11,6 +11,7 @@ import {
   WHEN_EXCEEDED,
 } from './defaults.ts';
 import { DURATION_PATTERN, isDuration, parseDuration } from './duration.ts';
+import { HOP_BY_HOP_HEADERS } from './hop-by-hop.ts';
 import { API_VERSION, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
 import { celOr, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
 
@@ -24,10 +25,7 @@ const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
 const RETRY_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|4[0-9]{2}|5[0-9]{2})$';
 const FAIL_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|5[0-9]{2})$';
 /** Headers the proxy owns on the vendor leg; a credential may not be smuggled in as one of them. */
-const RESERVED_HEADERS = [
-  'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'content-length', 'proxy-authorization', 'proxy-authenticate',
-];
+const RESERVED_HEADERS = ['host', ...HOP_BY_HOP_HEADERS, 'content-length'];
 
 function withRules(rules: Rule[]) {
   return { [RULES_KEY]: rules };

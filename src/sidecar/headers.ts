@@ -2,11 +2,9 @@
 // forwarded; nothing that reveals the pod (X-Forwarded-*, Via) is added towards the vendor.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP_HEADERS } from '../api/hop-by-hop.ts';
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'proxy-authorization', 'proxy-authenticate', 'http2-settings',
-]);
+const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 /** Also dropped towards the vendor: undici writes Host from the upstream URL and answers Expect itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect']);
 
