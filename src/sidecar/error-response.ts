@@ -43,6 +43,11 @@ export interface ErrorTarget {
   readonly attempts: number;
 }
 
+/** DESIGN's error JSON. */
+export function errorBody(error: SidecarError, integration: string): Buffer {
+  return Buffer.from(JSON.stringify({ error: error.code, integration, message: error.message }));
+}
+
 /** Writes the response and returns the call's outcome label: `fallback` or the error code. */
 export function toErrorResponse(res: ServerResponse, error: SidecarError, target: ErrorTarget): string {
   if (res.headersSent) {
@@ -57,7 +62,7 @@ export function toErrorResponse(res: ServerResponse, error: SidecarError, target
     res.writeHead(fallback.status, attempts ? { ...fallback.headers, ...attempts } : fallback.headers).end(fallback.body);
     return 'fallback';
   }
-  const body = Buffer.from(JSON.stringify({ error: error.code, integration: target.name, message: error.message }));
+  const body = errorBody(error, target.name);
   res.writeHead(SIDECAR_ERRORS[error.code].status, {
     'content-type': 'application/json',
     'content-length': body.length,

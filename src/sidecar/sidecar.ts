@@ -2,14 +2,15 @@
 // credentials), the admin server, the integrations table and its file watch. Used by
 // `breakwater sidecar`, by the tests and by the benchmark, in-process.
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { SIDECAR_ERRORS } from '../api/errors.ts';
 import { PROXY_HOST } from '../api/names.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
-import { toErrorResponse } from './error-response.ts';
+import { errorBody, toErrorResponse } from './error-response.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -93,8 +94,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       socket.destroy();
       return;
     }
-    const body = JSON.stringify({ error: 'bad_request', integration: '', message: `malformed HTTP request: ${error.code ?? error.message}` });
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    // No request was parsed, so there is no response object: the status line is written by hand.
+    const body = errorBody({ code: 'bad_request', message: `malformed HTTP request: ${error.code ?? error.message}` }, '');
+    const status = SIDECAR_ERRORS.bad_request.status;
+    socket.end(
+      Buffer.concat([
+        Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
+        body,
+      ]),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
