@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1EnvVar, V1Namespace, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { ExternalIntegration } from '../api/schema.ts';
+import { secretRefs } from '../api/secret-refs.ts';
 import {
   ANNOTATION_INJECT,
   ANNOTATION_INTEGRATIONS,
@@ -34,6 +35,7 @@ import {
   SIDECAR_CONTAINER_NAME,
   SIDECAR_UID,
 } from '../api/names.ts';
+import type { ServerVersion } from '../kube/server-version.ts';
 
 export const SIDECAR_MODES = ['auto', 'native', 'container'] as const;
 export type SidecarMode = (typeof SIDECAR_MODES)[number];
@@ -41,16 +43,11 @@ export type SidecarMode = (typeof SIDECAR_MODES)[number];
 /** Native sidecars (init containers with `restartPolicy: Always`) are on by default from this release. */
 export const NATIVE_SIDECAR_SINCE = { major: 1, minor: 29 } as const;
 
-export interface ServerVersion {
-  readonly major: number;
-  readonly minor: number;
-}
-
 export interface InjectSettings {
   readonly image: string;
   /** `auto` picks `native` when the API server is at least NATIVE_SIDECAR_SINCE, else `container`. */
   readonly mode: SidecarMode;
-  readonly serverVersion: ServerVersion;
+  readonly serverVersion: Pick<ServerVersion, 'major' | 'minor'>;
   /** CPU request; a pod may override it with the sidecar-cpu annotation. */
   readonly cpu: string;
   /** Memory request and limit; a pod may override it with the sidecar-memory annotation. */
@@ -215,13 +212,8 @@ function selectIntegrations(pod: V1Pod, integrations: readonly NamespaceIntegrat
       }
     }
   }
-  return chosen.map((i) => ({ name: i.metadata.name, secrets: referencedSecrets(i) }));
-}
-
-// Read defensively: the cache holds whatever the API server stored, valid or not.
-function referencedSecrets(integration: NamespaceIntegration): string[] {
-  const names = [integration.spec?.auth?.secretRef?.name, integration.spec?.upstream?.tls?.caSecretRef?.name];
-  return names.filter((n): n is string => typeof n === 'string' && n !== '');
+  // The cache holds whatever the API server stored, valid or not; secretRefs reads it defensively.
+  return chosen.map((i) => ({ name: i.metadata.name, secrets: secretRefs(i.spec).map((ref) => ref.name) }));
 }
 
 function secretNames(selected: readonly Selected[]): string[] {

@@ -25,6 +25,7 @@ import {
   REASON_SECRET_NOT_FOUND,
 } from '../api/names.ts';
 import type { Condition, ExternalIntegration, ExternalIntegrationStatus } from '../api/schema.ts';
+import { secretRefs } from '../api/secret-refs.ts';
 import { validateIntegration } from '../api/validate.ts';
 import { applyConfigMap, patchIntegrationStatus } from '../kube/apply.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -117,18 +118,13 @@ export function assess(stored: StoredIntegration, secretExists: (name: string) =
       message: result.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '),
     };
   }
-  const spec = result.value.spec;
-  const refs: [string, string | undefined][] = [
-    ['spec.upstream.tls.caSecretRef.name', spec.upstream.tls?.caSecretRef?.name],
-    ['spec.auth.secretRef.name', spec.auth?.secretRef.name],
-  ];
-  const missing = refs.filter((ref): ref is [string, string] => ref[1] !== undefined && !secretExists(ref[1]));
+  const missing = secretRefs(result.value.spec).filter((ref) => !secretExists(ref.name));
   if (missing.length > 0) {
     const namespace = stored.metadata.namespace ?? '';
     return {
       ready: false,
       reason: REASON_SECRET_NOT_FOUND,
-      message: missing.map(([path, name]) => `${path}: Secret "${name}" not found in namespace "${namespace}"`).join('; '),
+      message: missing.map(({ path, name }) => `${path}: Secret "${name}" not found in namespace "${namespace}"`).join('; '),
     };
   }
   return { ready: true, document: result.value };
