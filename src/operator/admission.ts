@@ -101,7 +101,8 @@ export async function admit(request: AdmissionRequest, options: AdmitOptions): P
     const context = await options.lookup(namespace);
     const result = inject({ pod, namespace: context.namespace, integrations: context.integrations, settings: options.settings });
     const response: AdmissionResponse = { uid, allowed: true };
-    const patch = jsonPatch.compare(pod, result.pod);
+    // A pod inject() skipped is equal to the input, so diffing it would only cost time on every admission.
+    const patch = result.injected ? jsonPatch.compare(pod, result.pod) : [];
     if (patch.length > 0) {
       response.patchType = 'JSONPatch';
       response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
