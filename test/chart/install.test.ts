@@ -27,7 +27,7 @@ import {
   WEBHOOK_PATH,
 } from '../../src/api/names.ts';
 import { CHART_DIR, helmFor, only, parseManifests, VALUE_COMBINATIONS, type K8sObject } from '../support/helm.ts';
-import { eventually, kubectlFor } from '../support/kube.ts';
+import { eventually, kubectlFor, ok } from '../support/kube.ts';
 import { freePort, isRunning, logTail, removeDirAtExit, startProcess, stopProcess, type Managed } from '../support/processes.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,12 +42,6 @@ const RELEASE = 'breakwater';
 // Kinds whose CRDs (cert-manager, Prometheus Operator) this control plane does not have; the render
 // tests check their structure instead.
 const THIRD_PARTY_GROUPS = ['cert-manager.io/', 'monitoring.coreos.com/'];
-
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 async function getJson<T>(args: string[]): Promise<T | undefined> {
   const r = await kubectl(['get', ...args, '-o', 'json']);
@@ -68,8 +62,8 @@ let serviceAccount: string;
 beforeAll(async () => {
   rendered = await render();
   serviceAccount = only(rendered, 'ServiceAccount').metadata.name;
-  await ok(['create', 'namespace', NS]);
-  await ok(['create', 'namespace', APP_NS]);
+  await ok(kubectl, ['create', 'namespace', NS]);
+  await ok(kubectl, ['create', 'namespace', APP_NS]);
 });
 
 afterAll(async () => {
@@ -180,7 +174,7 @@ describe('helm install', () => {
   it('runs the real operator as the chart ServiceAccount, with the flags the chart renders', async () => {
     // A token of the ServiceAccount, as the kubelet would mount it: the API server authenticates the
     // operator as system:serviceaccount:<ns>:<sa> and RBAC sees only the chart's rules.
-    const token = (await ok(['create', 'token', serviceAccount, '-n', NS, '--duration', '1h'])).trim();
+    const token = (await ok(kubectl, ['create', 'token', serviceAccount, '-n', NS, '--duration', '1h'])).trim();
     const admin = parse(readFileSync(adminKubeconfig, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
     const dir = mkdtempSync(join(tmpdir(), 'breakwater-chart-'));
     removeDirAtExit(dir);
@@ -203,7 +197,7 @@ describe('helm install', () => {
     webhookUrl = `https://127.0.0.1:${webhookPort}${WEBHOOK_PATH}`;
     // What a cluster admin does to reach an operator outside the cluster: the chart's webhook now
     // calls the URL instead of the Service (no caBundle yet; the operator patches it in).
-    await ok([
+    await ok(kubectl, [
       'patch', 'mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME, '--type=json',
       '-p', JSON.stringify([{ op: 'remove', path: '/webhooks/0/clientConfig/service' }, { op: 'add', path: '/webhooks/0/clientConfig/url', value: webhookUrl }]),
     ]);
@@ -242,8 +236,8 @@ describe('helm install', () => {
   });
 
   it('…which reconciles an ExternalIntegration into the ConfigMap and its status', async () => {
-    await ok(['create', 'secret', 'generic', 'stripe-key', '-n', APP_NS, '--from-literal=token=sk_test_123']);
-    await ok(['apply', '-n', APP_NS, '-f', join(root, 'examples/payments-stripe.yaml')]);
+    await ok(kubectl, ['create', 'secret', 'generic', 'stripe-key', '-n', APP_NS, '--from-literal=token=sk_test_123']);
+    await ok(kubectl, ['apply', '-n', APP_NS, '-f', join(root, 'examples/payments-stripe.yaml')]);
     const cm = await eventually('ConfigMap breakwater-integrations', async () => {
       const c = await getJson<V1ConfigMap>(['configmap', '-n', APP_NS, CONFIG_MAP_NAME]);
       return { done: c?.data?.[CONFIG_KEY]?.includes('stripe') ? c : undefined, seen: c?.data };

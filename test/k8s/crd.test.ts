@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { INVALID_DOCUMENTS } from '../fixtures/invalid-documents.ts';
-import { kubectlFor } from '../support/kube.ts';
+import { installCrd } from '../support/injection.ts';
+import { kubectlFor, ok } from '../support/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const kubectl = kubectlFor(inject('k8sBinDir'), inject('kubeconfig'));
@@ -25,16 +26,9 @@ const examples: Example[] = readdirSync(`${root}examples`)
     return { file, name: doc.metadata.name, spec: doc.spec };
   });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
 beforeAll(async () => {
-  await ok(['apply', '-f', `${root}crds/`]);
-  await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/externalintegrations.breakwater.dev']);
-  await ok(['create', 'namespace', namespace]);
+  await installCrd(kubectl);
+  await ok(kubectl, ['create', 'namespace', namespace]);
 });
 
 afterAll(async () => {
@@ -47,8 +41,8 @@ describe('valid examples', () => {
   });
 
   it.each(examples)('accepts examples/$file and keeps every field of its spec', async ({ file, name, spec }) => {
-    await ok(['apply', '-n', namespace, '-f', `${root}examples/${file}`]);
-    const stored = JSON.parse(await ok(['get', 'xi', name, '-n', namespace, '-o', 'json'])) as { spec: unknown };
+    await ok(kubectl, ['apply', '-n', namespace, '-f', `${root}examples/${file}`]);
+    const stored = JSON.parse(await ok(kubectl, ['get', 'xi', name, '-n', namespace, '-o', 'json'])) as { spec: unknown };
     // A field the schema does not declare would be pruned silently; this catches it.
     expect(stored.spec).toMatchObject(spec);
   });
@@ -70,7 +64,7 @@ describe('invalid documents', () => {
 
 describe('kubectl get xi', () => {
   it('prints the upstream, ready and age columns', async () => {
-    const out = await ok(['get', 'xi', '-n', namespace]);
+    const out = await ok(kubectl, ['get', 'xi', '-n', namespace]);
     const [header, ...rows] = out.trimEnd().split('\n');
     expect(header?.split(/\s+/)).toEqual(['NAME', 'UPSTREAM', 'READY', 'AGE']);
     expect(rows).toHaveLength(examples.length);
@@ -89,8 +83,8 @@ describe('kubectl get xi', () => {
         conditions: [{ type: 'Ready', status: 'True', reason: 'Configured', message: '', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
       },
     };
-    await ok(['patch', 'xi', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
-    const wide = await ok(['get', 'xi', name, '-n', namespace, '-o', 'wide']);
+    await ok(kubectl, ['patch', 'xi', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    const wide = await ok(kubectl, ['get', 'xi', name, '-n', namespace, '-o', 'wide']);
     const [header, row] = wide.trimEnd().split('\n');
     expect(header?.split(/\s+/)).toEqual(['NAME', 'UPSTREAM', 'READY', 'REASON', 'AGE']);
     expect(row?.split(/\s+/).slice(2, 4)).toEqual(['True', 'Configured']);

@@ -4,7 +4,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/kube.ts';
-import { ok, startInjection, type Injection } from '../support/injection.ts';
+import { startInjection, type Injection } from '../support/injection.ts';
+import { ok } from '../support/kube.ts';
 
 let h: Injection;
 let ns: string;

@@ -14,7 +14,8 @@ import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.ts';
 import { eventually, kubectlFor } from '../support/kube.ts';
-import { installCrd, ok, podManifest } from '../support/injection.ts';
+import { installCrd, podManifest } from '../support/injection.ts';
+import { ok } from '../support/kube.ts';
 import { freePort, logTail, startProcess, stopProcess, type Managed } from '../support/processes.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

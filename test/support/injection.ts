@@ -20,7 +20,8 @@ import type { InjectSettings } from '../../src/operator/inject.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/operator/webhook.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { VERSION } from '../../src/runtime/version.ts';
-import { kubectlFor, type Kubectl } from './kube.ts';
+import { kubectlFor, ok, type Kubectl } from './kube.ts';
+
 
 export const SUITE_LABEL = 'breakwater.dev/test-suite';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,12 +43,6 @@ export interface Injection {
   /** `kubectl create` of a Pod: the stored object and kubectl's stderr (where warnings show). */
   createPod(namespace: string, pod: V1Pod): Promise<{ pod: V1Pod; stderr: string }>;
   stop(): Promise<void>;
-}
-
-export async function ok(kubectl: Kubectl, args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
 }
 
 export async function installCrd(kubectl: Kubectl): Promise<void> {

@@ -27,6 +27,13 @@ export function kubectlFor(binDir: string, kubeconfig: string): Kubectl {
     });
 }
 
+/** Runs kubectl and returns its stdout; a non-zero exit throws with kubectl's stderr. */
+export async function ok(kubectl: Kubectl, args: string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /**
  * Polls probe until it returns a value other than undefined, for at most timeoutMs. On timeout the
  * error says what was awaited and what the last probe saw.
