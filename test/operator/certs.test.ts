@@ -11,8 +11,8 @@ import { splitPemBundle } from '../../src/operator/certs.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/operator/webhook.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { Registry } from 'prom-client';
-import { eventually } from '../support/kube.ts';
-import { ok, podManifest, startInjection, SUITE_LABEL, type Injection } from '../support/injection.ts';
+import { eventually, ok } from '../support/kube.ts';
+import { podManifest, startInjection, SUITE_LABEL, type Injection } from '../support/injection.ts';
 import { freePort } from '../support/processes.ts';
 
 const SECRET = 'breakwater-webhook-certs';
@@ -146,17 +146,19 @@ describe('webhook certificates', () => {
     // The second replica found the Secret and serves what it holds rather than making its own.
     expect(await servedSerial(second.server.port)).toBe(before.serialNumber);
 
-    const rotated = await eventually(
+    const { rotated, detectedAt } = await eventually(
       'a new serving certificate in the Secret',
       async () => {
         const leaf = new X509Certificate((await storedCerts())[SECRET_KEYS.cert]!);
-        return { done: leaf.serialNumber !== before.serialNumber ? leaf : undefined, seen: leaf.serialNumber };
+        return { done: leaf.serialNumber !== before.serialNumber ? { rotated: leaf, detectedAt: Date.now() } : undefined, seen: leaf.serialNumber };
       },
       VALIDITY_MS * 3,
     );
     expect(Date.parse(rotated.validTo)).toBeGreaterThan(Date.parse(before.validTo));
     // Renewed with a third of the validity left, not after expiry.
     expect(Date.parse(before.validTo)).toBeGreaterThan(Date.now() - VALIDITY_MS);
+    // The write happened no later than its detection, so this bounds the renewal from above.
+    expect(detectedAt).toBeLessThan(Date.parse(before.validTo));
     for (const port of [firstPort, second.server.port]) {
       await eventually(`replica on ${port} serving the certificate in the Secret`, async () => {
         const [serial, stored] = [await servedSerial(port), new X509Certificate((await storedCerts())[SECRET_KEYS.cert]!).serialNumber];
