@@ -9,7 +9,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { isConflict } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
 import { readSecret, SECRETS, writeSecret, type StoredSecret } from '../kube/secrets.ts';
-import { planCertificates, renewalAt, splitPemBundle, type WebhookCertificates } from './certs.ts';
+import { planCertificates, renewalAt, splitPemBundle, type CertificateRequirements, type WebhookCertificates } from './certs.ts';
 import type { ServingCertificate } from './webhook.ts';
 
 /** Secret keys, as cert-manager lays out a certificate (plus the CA key, which cert-manager keeps apart). */
@@ -20,14 +20,10 @@ const MAX_CONFLICTS = 5;
 const MAX_CHECK_INTERVAL_MS = 60 * 60 * 1000;
 const RETRY_BACKOFF = { initialMs: 1_000, maxMs: 60_000, jitter: true } as const;
 
-export interface CertRotatorOptions {
+export interface CertRotatorOptions extends Omit<CertificateRequirements, 'now'> {
   readonly client: KubeClient;
   readonly namespace: string;
   readonly secretName: string;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-  readonly validityMs: number;
-  readonly caValidityMs: number;
   /**
    * Puts the CA bundle where the API server reads it (the webhook configuration's caBundle); resolves
    * false when there is nowhere to put it yet, and is then called again at the next check.
@@ -115,13 +111,7 @@ export class CertRotator {
     for (let attempt = 1; ; attempt++) {
       const stored = await readSecret(client, namespace, secretName);
       const current = stored && certificatesFromSecret(stored.data);
-      const plan = await planCertificates(current, {
-        dnsNames: this.options.dnsNames,
-        ipAddresses: this.options.ipAddresses,
-        now: this.now(),
-        validityMs: this.options.validityMs,
-        caValidityMs: this.options.caValidityMs,
-      });
+      const plan = await planCertificates(current, { ...this.options, now: this.now() });
       // `keep` is only ever the answer for stored certificates.
       if (plan.action === 'keep') return this.adopt(current as WebhookCertificates);
       const { certificates } = plan;
