@@ -30,7 +30,6 @@ export interface SecretWrite {
   readonly name: string;
   readonly type: string;
   readonly data: Record<string, string>;
-  readonly labels?: Record<string, string>;
   /** The version read before; undefined creates the Secret. A conflict (409) means someone else wrote first. */
   readonly resourceVersion: string | undefined;
 }
@@ -42,7 +41,6 @@ export async function writeSecret(client: KubeClient, write: SecretWrite): Promi
     metadata: {
       name: write.name,
       namespace: write.namespace,
-      ...(write.labels && { labels: write.labels }),
       ...(write.resourceVersion !== undefined && { resourceVersion: write.resourceVersion }),
     },
     type: write.type,

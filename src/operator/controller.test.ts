@@ -17,7 +17,7 @@ const silent = createLogger({ level: 'silent', name: 'test', destination: new Wr
 
 /** A watch whose cache holds `keys`. */
 function cached(keys: string[]): Watch {
-  return { resource: 'test', connect: () => ({ initialKeys: keys, disconnect: () => undefined }) };
+  return { connect: () => ({ initialKeys: keys, disconnect: () => undefined }) };
 }
 
 function setup(reconciler: Reconciler, keys: string[]) {

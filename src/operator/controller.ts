@@ -43,12 +43,6 @@ export class Controller {
     this.options = options;
   }
 
-  /** Requests a reconcile of key; a no-op while the controller is not running. */
-  enqueue(key: string): void {
-    this.queue?.add(key);
-    this.updateDepth();
-  }
-
   /**
    * Connects the watches, queues a key for everything already cached, and runs workers until signal
    * aborts; in-flight reconciles see the same signal. A fresh queue each run: nothing carries over
@@ -69,6 +63,12 @@ export class Controller {
     for (const connection of connections) connection.disconnect();
     if (this.queue === queue) this.queue = undefined;
     this.options.metrics.queueDepth.set(0);
+  }
+
+  /** Requests a reconcile of key; a no-op while the controller is not running. */
+  private enqueue(key: string): void {
+    this.queue?.add(key);
+    this.updateDepth();
   }
 
   private async work(queue: WorkQueue<string>, signal: AbortSignal): Promise<void> {

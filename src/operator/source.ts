@@ -20,12 +20,11 @@ export interface Connection {
 
 /** A source with its object type erased, as a controller holds several. */
 export interface Watch {
-  readonly resource: string;
   connect(enqueue: (key: string) => void): Connection;
 }
 
 export function watch<T extends NamedObject>(source: Source<T>): Watch {
-  return { resource: source.informer.resource.plural, connect: (enqueue) => connectSource(source, enqueue) };
+  return { connect: (enqueue) => connectSource(source, enqueue) };
 }
 
 function connectSource<T extends NamedObject>(source: Source<T>, enqueue: (key: string) => void): Connection {
