@@ -95,7 +95,7 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
       }
       server = await startWebhookServer({
         // Behind a Service the API server dials the pod IP; by URL, only that host is needed.
-        host: url ? url.hostname.replace(/^\[|\]$/g, '') : '0.0.0.0',
+        host: url ? bareHost(url) : '0.0.0.0',
         port: options.port,
         certificate,
         lookup: cacheLookup(namespaces, integrations),
@@ -124,6 +124,11 @@ export function webhookUrl(flag: string): URL {
 export function subjectNames(namespace: string, url: URL | undefined): { dnsNames: string[]; ipAddresses: string[] } {
   const dnsNames = serviceDnsNames(WEBHOOK_SERVICE_NAME, namespace);
   if (!url) return { dnsNames, ipAddresses: [] };
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = bareHost(url);
   return isIP(host) ? { dnsNames, ipAddresses: [host] } : { dnsNames: [...dnsNames, host], ipAddresses: [] };
+}
+
+/** URL keeps an IPv6 host in brackets; a listen address and an IP SAN take it bare. */
+function bareHost(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
 }
