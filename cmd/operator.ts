@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { formatDuration, parseDuration } from '../src/api/duration.ts';
+import { formatDuration } from '../src/api/duration.ts';
 import { LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT } from '../src/api/names.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
@@ -17,10 +17,9 @@ import {
   Manager,
   SIDECAR_MODES,
   type Runnable,
-  type SidecarMode,
 } from '../src/operator/index.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
-import { createLogger } from '../src/runtime/logger.ts';
+import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { createRegistry } from '../src/runtime/metrics.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
 import { VERSION } from '../src/runtime/version.ts';
@@ -40,21 +39,21 @@ const FLAGS = {
   'webhook-port': { type: 'integer', default: WEBHOOK_PORT, description: 'the admission webhook (HTTPS)' },
   'leader-elect': { type: 'boolean', default: true, description: 'reconcile only while holding the leader Lease' },
   'lease-duration': {
-    type: 'string',
+    type: 'duration',
     default: formatDuration(LEADER_ELECTION_DEFAULTS.leaseDurationMs),
     description: 'how long a silent leader keeps the Lease before a standby may take it',
   },
   'renew-deadline': {
-    type: 'string',
+    type: 'duration',
     default: formatDuration(LEADER_ELECTION_DEFAULTS.renewDeadlineMs),
     description: 'a leader that cannot renew for this long stops reconciling',
   },
   'retry-period': {
-    type: 'string',
+    type: 'duration',
     default: formatDuration(LEADER_ELECTION_DEFAULTS.retryPeriodMs),
     description: 'how often the leader renews and standbys try to take the Lease',
   },
-  'watch-timeout': { type: 'string', default: '5m', description: 'each watch is re-opened after between this and twice this' },
+  'watch-timeout': { type: 'duration', default: '5m', description: 'each watch is re-opened after between this and twice this' },
   'sidecar-image': {
     type: 'string',
     default: `ghcr.io/breakwater-dev/breakwater:${VERSION}`,
@@ -70,21 +69,18 @@ const FLAGS = {
     default: '',
     description: 'serve tls.crt/tls.key from this folder (cert-manager) instead of making and rotating our own',
   },
-  'cert-validity': { type: 'string', default: `${DEFAULT_CERT_VALIDITY_MS / 3_600_000}h`, description: 'validity of the self-managed webhook certificate; renewed with a third left' },
-  'sidecar-mode': { type: 'string', default: 'auto', description: `${SIDECAR_MODES.join(', ')}: auto injects a native sidecar from Kubernetes 1.29` },
+  'cert-validity': { type: 'duration', default: `${DEFAULT_CERT_VALIDITY_MS / 3_600_000}h`, description: 'validity of the self-managed webhook certificate; renewed with a third left' },
+  'sidecar-mode': {
+    type: 'string',
+    default: 'auto',
+    choices: SIDECAR_MODES,
+    description: 'how the sidecar is injected; auto injects a native sidecar from Kubernetes 1.29',
+  },
   'sidecar-cpu': { type: 'string', default: '50m', description: 'sidecar CPU request (pod annotation breakwater.dev/sidecar-cpu overrides)' },
   'sidecar-memory': { type: 'string', default: '64Mi', description: 'sidecar memory request and limit (breakwater.dev/sidecar-memory overrides)' },
-  'sidecar-log-level': { type: 'string', default: 'info', description: 'the injected sidecar\'s --log-level' },
-  'log-level': { type: 'string', default: 'info', description: 'trace, debug, info, warn, error or silent' },
+  'sidecar-log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'the injected sidecar\'s --log-level' },
+  'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
 } satisfies Record<string, FlagSpec>;
-
-function duration(flag: string, value: string): number {
-  try {
-    return parseDuration(value);
-  } catch {
-    throw new UsageError(`--${flag} must be a duration like 15s, got ${JSON.stringify(value)}`);
-  }
-}
 
 function ownNamespace(flag: string): string {
   if (flag) return flag;
@@ -99,19 +95,14 @@ export async function operator(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseFlags(FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}\n\n${usage('operator', FLAGS)}`);
   const election = {
-    leaseDurationMs: duration('lease-duration', values['lease-duration']),
-    renewDeadlineMs: duration('renew-deadline', values['renew-deadline']),
-    retryPeriodMs: duration('retry-period', values['retry-period']),
+    leaseDurationMs: values['lease-duration'],
+    renewDeadlineMs: values['renew-deadline'],
+    retryPeriodMs: values['retry-period'],
   };
   if (!(election.retryPeriodMs < election.renewDeadlineMs && election.renewDeadlineMs < election.leaseDurationMs)) {
     throw new UsageError('--retry-period < --renew-deadline < --lease-duration must hold');
   }
-  let logger;
-  try {
-    logger = createLogger({ level: values['log-level'], name: 'breakwater-operator' });
-  } catch (error) {
-    throw new UsageError(`--log-level: ${(error as Error).message}`);
-  }
+  const logger = createLogger({ level: values['log-level'], name: 'breakwater-operator' });
   const namespace = ownNamespace(values.namespace);
   const identity = `${hostname()}_${randomUUID()}`;
   const registry = createRegistry();
@@ -136,20 +127,18 @@ export async function operator(argv: readonly string[]): Promise<number> {
   runnables.push(
     adminServer({ host: '0.0.0.0', port: values['admin-port'], registry, logger, notReadyReason: () => manager.notReadyReason() }),
   );
-  const informer = { watchTimeoutSeconds: Math.max(1, Math.round(duration('watch-timeout', values['watch-timeout']) / 1000)) };
+  const informer = { watchTimeoutSeconds: Math.max(1, Math.round(values['watch-timeout'] / 1000)) };
   addIntegrationController(manager, { logger, metrics, identity, informer });
-  const sidecarMode = values['sidecar-mode'];
-  if (!(SIDECAR_MODES as readonly string[]).includes(sidecarMode)) throw new UsageError(`--sidecar-mode must be one of ${SIDECAR_MODES.join(', ')}`);
   runnables.push(
     admissionWebhook(manager, {
       namespace,
       port: values['webhook-port'],
       url: values['webhook-url'] || undefined,
       certDir: values['webhook-cert-dir'] || undefined,
-      certValidityMs: duration('cert-validity', values['cert-validity']),
+      certValidityMs: values['cert-validity'],
       sidecar: {
         image: values['sidecar-image'],
-        mode: sidecarMode as SidecarMode,
+        mode: values['sidecar-mode'],
         cpu: values['sidecar-cpu'],
         memory: values['sidecar-memory'],
         logLevel: values['sidecar-log-level'],

@@ -1,8 +1,7 @@
 // `breakwater sidecar`: parse flags, load the config (invalid → message and exit before binding), serve
 // the proxy on 127.0.0.1 and the admin port, log the bound addresses, drain on SIGTERM.
 import { CONFIG_PATH, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
-import { parseDuration, isDuration } from '../src/api/duration.ts';
-import { createLogger } from '../src/runtime/logger.ts';
+import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
 import { ConfigError, SIDECAR_DEFAULTS, startSidecar } from '../src/sidecar/index.ts';
@@ -13,11 +12,11 @@ const FLAGS = {
   'admin-port': { type: 'integer', default: SIDECAR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
   'secrets-dir': { type: 'string', default: SECRETS_DIR, description: "a secret name's key is the file <dir>/<name>/<key>" },
   integrations: { type: 'string', default: '*', description: 'comma-separated integrations to serve; * for every one in the file' },
-  'log-level': { type: 'string', default: 'info', description: 'trace, debug, info, warn, error, fatal or silent' },
+  'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
   'log-sample-rate': { type: 'string', default: String(SIDECAR_DEFAULTS.logSampleRate), description: 'share of calls logged at info, 0 to 1' },
   'retry-buffer': { type: 'integer', default: SIDECAR_DEFAULTS.retryBufferBytes, description: 'bytes of request body buffered for retries; larger bodies stream, attempted once' },
   'max-request-body': { type: 'integer', default: SIDECAR_DEFAULTS.maxRequestBodyBytes, description: 'larger request bodies get 413 request_too_large' },
-  'drain-timeout': { type: 'string', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
+  'drain-timeout': { type: 'duration', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
 } as const;
 
 export async function sidecar(argv: readonly string[]): Promise<number> {
@@ -25,13 +24,7 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('sidecar', FLAGS)}`);
   const sampleRate = Number(flags['log-sample-rate']);
   if (!(sampleRate >= 0 && sampleRate <= 1)) throw new UsageError(`--log-sample-rate must be between 0 and 1, got ${JSON.stringify(flags['log-sample-rate'])}`);
-  if (!isDuration(flags['drain-timeout'])) throw new UsageError(`--drain-timeout must be a duration like 20s, got ${JSON.stringify(flags['drain-timeout'])}`);
-  let logger;
-  try {
-    logger = createLogger({ level: flags['log-level'], name: 'breakwater-sidecar' });
-  } catch (error) {
-    throw new UsageError(`--log-level: ${(error as Error).message}`);
-  }
+  const logger = createLogger({ level: flags['log-level'], name: 'breakwater-sidecar' });
 
   let sidecar;
   try {
@@ -54,6 +47,6 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
   logger.info({ proxy: `${PROXY_HOST}:${sidecar.port}`, admin: `:${sidecar.adminPort}` }, 'listening');
   // Lines are written in 4 KiB batches; whoever waits for the bound addresses should not wait for more.
   logger.flush();
-  const graceMs = parseDuration(flags['drain-timeout']);
+  const graceMs = flags['drain-timeout'];
   return waitForShutdown({ logger, graceMs, drain: () => sidecar.drain(graceMs) });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HelpRequested, parseFlags, UsageError, type FlagSpec } from './flags.ts';
+import { HelpRequested, parseFlags, usage, UsageError, type FlagSpec } from './flags.ts';
 
 const FLAGS = {
   port: { type: 'integer', default: 15080, description: 'proxy port' },
@@ -34,6 +34,38 @@ describe('parseFlags', () => {
   ])('rejects %j as a usage error', (argv, message) => {
     expect(() => parseFlags(FLAGS, argv, {})).toThrow(UsageError);
     expect(() => parseFlags(FLAGS, argv, {})).toThrow(message);
+  });
+
+  describe('a duration flag', () => {
+    const SPECS = { 'drain-timeout': { type: 'duration', default: '20s', description: 'drain' } } satisfies Record<string, FlagSpec>;
+
+    it('reads the default, the environment and the command line as milliseconds', () => {
+      expect(parseFlags(SPECS, [], {}).values['drain-timeout']).toBe(20_000);
+      expect(parseFlags(SPECS, [], { BREAKWATER_DRAIN_TIMEOUT: '1m30s' }).values['drain-timeout']).toBe(90_000);
+      expect(parseFlags(SPECS, ['--drain-timeout', '250ms'], {}).values['drain-timeout']).toBe(250);
+    });
+
+    it('rejects what is not a duration, with the default as the example', () => {
+      expect(() => parseFlags(SPECS, ['--drain-timeout', '20'], {})).toThrow(UsageError);
+      expect(() => parseFlags(SPECS, ['--drain-timeout', '20'], {})).toThrow('--drain-timeout must be a duration like 20s, got "20"');
+    });
+  });
+
+  describe('a string flag with choices', () => {
+    const SPECS = { mode: { type: 'string', default: 'auto', choices: ['auto', 'native'], description: 'mode' } } satisfies Record<string, FlagSpec>;
+
+    it('accepts a listed value', () => {
+      expect(parseFlags(SPECS, ['--mode', 'native'], {}).values.mode).toBe('native');
+    });
+
+    it('rejects any other, naming the flag and what it allows', () => {
+      expect(() => parseFlags(SPECS, [], { BREAKWATER_MODE: 'sometimes' })).toThrow(UsageError);
+      expect(() => parseFlags(SPECS, [], { BREAKWATER_MODE: 'sometimes' })).toThrow('--mode must be one of auto, native, got "sometimes"');
+    });
+
+    it('lists them in the help', () => {
+      expect(usage('sidecar', SPECS)).toContain('(one of auto, native; default "auto"; env BREAKWATER_MODE)');
+    });
   });
 
   it('asks for help on --help', () => {

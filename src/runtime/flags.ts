@@ -1,18 +1,29 @@
 // Command-line flags where every flag can also come from `BREAKWATER_<FLAG>` (DESIGN), the way a pod
 // spec sets them. An unknown flag or a bad value is a usage error, reported before anything binds.
 import { parseArgs } from 'node:util';
+import { isDuration, parseDuration } from '../api/duration.ts';
 import { flagEnvVar } from '../api/names.ts';
 
-export type FlagType = 'string' | 'integer' | 'boolean';
+/** A `duration` flag is written like `15s` and read as milliseconds. */
+export type FlagType = 'string' | 'integer' | 'boolean' | 'duration';
 
 export interface FlagSpec {
   readonly type: FlagType;
+  /** A duration's default is written as a user would write it, so help shows `5m` rather than 300000. */
   readonly default: string | number | boolean;
   readonly description: string;
+  /** For a string flag, the only values it accepts. */
+  readonly choices?: readonly string[];
 }
 
-type ValueOf<T extends FlagType> = T extends 'integer' ? number : T extends 'boolean' ? boolean : string;
-export type FlagValues<S extends Record<string, FlagSpec>> = { -readonly [K in keyof S]: ValueOf<S[K]['type']> };
+type ValueOf<F extends FlagSpec> = F['type'] extends 'integer' | 'duration'
+  ? number
+  : F['type'] extends 'boolean'
+    ? boolean
+    : F extends { readonly choices: readonly (infer C)[] }
+      ? C
+      : string;
+export type FlagValues<S extends Record<string, FlagSpec>> = { -readonly [K in keyof S]: ValueOf<S[K]> };
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -51,7 +62,8 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
   const values: Record<string, string | number | boolean> = {};
   for (const [name, spec] of Object.entries(specs)) {
     const raw = parsed.values[name] ?? env[flagEnvVar(name)];
-    values[name] = raw === undefined ? spec.default : coerce(name, spec.type, raw);
+    if (raw !== undefined) values[name] = coerce(name, spec, raw);
+    else values[name] = spec.type === 'duration' ? parseDuration(String(spec.default)) : spec.default;
   }
   return { values: values as FlagValues<S>, positionals: parsed.positionals };
 }
@@ -78,22 +90,30 @@ function spellBooleans(specs: Record<string, FlagSpec>, argv: readonly string[])
   return out;
 }
 
-function coerce(name: string, type: FlagType, raw: string): string | number | boolean {
-  if (type === 'boolean') {
+function coerce(name: string, spec: FlagSpec, raw: string): string | number | boolean {
+  if (spec.type === 'boolean') {
     if (raw === 'true' || raw === 'false') return raw === 'true';
     throw new UsageError(`--${name} must be true or false, got ${JSON.stringify(raw)}`);
   }
-  if (type === 'integer') {
+  if (spec.type === 'integer') {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(raw)}`);
     return n;
+  }
+  if (spec.type === 'duration') {
+    if (!isDuration(raw)) throw new UsageError(`--${name} must be a duration like ${spec.default}, got ${JSON.stringify(raw)}`);
+    return parseDuration(raw);
+  }
+  if (spec.choices && !spec.choices.includes(raw)) {
+    throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}, got ${JSON.stringify(raw)}`);
   }
   return raw;
 }
 
 export function usage(command: string, specs: Record<string, FlagSpec>): string {
   const lines = Object.entries(specs).map(
-    ([name, s]) => `  --${name.padEnd(18)} ${s.description} (default ${JSON.stringify(s.default)}; env ${flagEnvVar(name)})`,
+    ([name, s]) =>
+      `  --${name.padEnd(18)} ${s.description} (${s.choices ? `one of ${s.choices.join(', ')}; ` : ''}default ${JSON.stringify(s.default)}; env ${flagEnvVar(name)})`,
   );
   return [`usage: breakwater ${command} [flags]`, ...lines].join('\n');
 }
