@@ -89,7 +89,6 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     await Promise.all(traffic.map((t) => t.stop()));
     if (options.signal.aborted) return;
     for (let second = Math.max(1, seconds - ROW_LAG_S + 1); second <= seconds; second++) printRow(second);
-    if (options.signal.aborted) return;
     options.out(`\nSummary over ${seconds}s\n`);
     options.out(
       summary({
