@@ -47,6 +47,8 @@ export const SECRET_VOLUME_PREFIX = 'bw-secret-';
 export const HEALTH_PATH = '/healthz';
 export const READY_PATH = '/readyz';
 export const METRICS_PATH = '/metrics';
+/** Response header: how many times the sidecar sent the call to the vendor. */
+export const ATTEMPTS_HEADER = 'x-breakwater-attempts';
 
 /** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
 export const WEBHOOK_PATH = '/mutate-pods';

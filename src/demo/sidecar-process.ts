@@ -11,7 +11,6 @@ import type { CircuitState } from './report.ts';
 
 export interface SidecarProcess {
   readonly proxyPort: number;
-  readonly adminPort: number;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -31,7 +30,6 @@ export async function startSidecarProcess(cli: string, configFile: string, logFi
   await waitUntilReady(`${admin}${READY_PATH}`, exited, logFile);
   return {
     proxyPort,
-    adminPort,
     metrics: async () => (await request(`${admin}${METRICS_PATH}`)).body.text(),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');

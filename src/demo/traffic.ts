@@ -2,6 +2,7 @@
 // have answered, so a stalled vendor shows up as latency and errors instead of as fewer calls.
 import { Agent, request } from 'undici';
 import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
+import { ATTEMPTS_HEADER } from '../api/names.ts';
 
 export type Outcome =
   | 'ok' // 2xx on the first attempt
@@ -18,7 +19,6 @@ export interface Sample {
   readonly at: number;
   readonly outcome: Outcome;
   readonly latencyMs: number;
-  readonly attempts: number;
 }
 
 export interface TrafficOptions {
@@ -56,16 +56,15 @@ export function startTraffic(options: TrafficOptions): Traffic {
 async function callOnce(dispatcher: Agent, options: TrafficOptions): Promise<Sample> {
   const at = Date.now();
   const started = performance.now();
-  const sample = (outcome: Outcome, attempts = 0): Sample => ({ at, outcome, latencyMs: performance.now() - started, attempts });
+  const sample = (outcome: Outcome): Sample => ({ at, outcome, latencyMs: performance.now() - started });
   try {
     const res = await request(options.url, { dispatcher, signal: AbortSignal.timeout(options.clientTimeoutMs) });
     const body = await res.body.text();
-    const attempts = Number(res.headers['x-breakwater-attempts'] ?? 1);
     if (res.statusCode < 300) {
-      if (options.fallbackMarker && body.includes(options.fallbackMarker)) return sample('fallback', attempts);
-      return sample(attempts > 1 ? 'recovered' : 'ok', attempts);
+      if (options.fallbackMarker && body.includes(options.fallbackMarker)) return sample('fallback');
+      return sample(Number(res.headers[ATTEMPTS_HEADER] ?? 1) > 1 ? 'recovered' : 'ok');
     }
-    return sample(sidecarError(body) ?? 'vendor_error', attempts);
+    return sample(sidecarError(body) ?? 'vendor_error');
   } catch (error) {
     const name = (error as Error).name;
     return sample(name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'reset');
