@@ -4,18 +4,20 @@
 // memory. Aim: all Ready within 10 s, RSS under 150 MB.
 //
 //   node bench/operator-reconcile.ts [--namespaces 50] [--per-namespace 10]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../src/api/names.ts';
+import { API_VERSION, CONDITION_READY, GROUP, KIND, PLURAL, VERSION } from '../src/api/names.ts';
 import type { ExternalIntegrationStatus } from '../src/api/schema.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { ControlPlane } from '../test/support/control-plane.ts';
 import { ensureK8sTools } from '../test/support/k8s-tools.ts';
-import { kubectlFor } from '../test/support/kube.ts';
+import { installCrd } from '../test/support/injection.ts';
+import { eventually, kubectlFor, ok } from '../test/support/kube.ts';
 import { startOperator } from '../test/support/operator-process.ts';
 import { compiled } from './support/build.ts';
+import { peakRssBytes, rssBytes } from './support/proc.ts';
 
 const { values } = parseArgs({
   options: { namespaces: { type: 'string', default: '50' }, 'per-namespace': { type: 'string', default: '10' } },
@@ -38,14 +40,8 @@ const cp = await ControlPlane.start({ binDir, tier: 1 });
 const client = new KubeClient({ kubeconfig: cp.kubeconfigPath, userAgent: 'breakwater-bench' });
 try {
   const kubectl = kubectlFor(binDir, cp.kubeconfigPath);
-  for (const args of [
-    ['apply', '-f', new URL('../crds/', import.meta.url).pathname],
-    ['wait', '--for=condition=Established', '--timeout=60s', `crd/${PLURAL}.${GROUP}`],
-    ['create', 'namespace', 'breakwater-system'],
-  ]) {
-    const r = await kubectl(args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  }
+  await installCrd(kubectl);
+  await ok(kubectl, ['create', 'namespace', 'breakwater-system']);
   const names = Array.from({ length: NAMESPACES }, (_, i) => `bench-${String(i).padStart(2, '0')}`);
   await Promise.all(names.map((name) => client.core.createNamespace({ body: { metadata: { name } } })));
   // Half the integrations name a credential Secret, so the existence check is on the path.
@@ -62,7 +58,10 @@ try {
     cli,
     args: ['--log-level=info'],
   });
-  await waitFor('operator leading', async () => (await operator.metric('breakwater_operator_leader')) === 1);
+  await eventually('the operator leading', async () => {
+    const leader = await operator.metric('breakwater_operator_leader');
+    return { done: leader === 1 || undefined, seen: { leader } };
+  });
   const requestsBefore = await operator.metric('breakwater_operator_api_requests_total');
   const idleRss = rssBytes(operator.pid);
 
@@ -91,19 +90,20 @@ try {
   );
   const appliedMs = performance.now() - started;
 
-  let ready = 0;
-  let peakRss = 0;
-  while (ready < TOTAL) {
-    if (performance.now() - started > DEADLINE_MS) throw new Error(`only ${ready}/${TOTAL} Ready after ${DEADLINE_MS / 1000}s`);
-    const list = await client.getJson<Listed>(`/apis/${GROUP}/${VERSION}/${PLURAL}`);
-    ready = list.items.filter(
-      (i) =>
-        i.status?.observedGeneration === i.metadata.generation &&
-        i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    ).length;
-    peakRss = Math.max(peakRss, rssBytes(operator.pid));
-    if (ready < TOTAL) await new Promise((r) => setTimeout(r, POLL_MS));
-  }
+  await eventually(
+    `all ${TOTAL} Ready`,
+    async () => {
+      const list = await client.getJson<Listed>(`/apis/${GROUP}/${VERSION}/${PLURAL}`);
+      const ready = list.items.filter(
+        (i) =>
+          i.status?.observedGeneration === i.metadata.generation &&
+          i.status?.conditions?.some((c) => c.type === CONDITION_READY && c.status === 'True'),
+      ).length;
+      return { done: ready === TOTAL || undefined, seen: { ready } };
+    },
+    DEADLINE_MS,
+    POLL_MS,
+  );
   const readyMs = performance.now() - started;
   await new Promise((r) => setTimeout(r, 1_000)); // let the metrics settle on the last writes
   const verbs = ['LIST', 'WATCH', 'GET', 'POST', 'PUT', 'PATCH'];
@@ -115,7 +115,7 @@ try {
   const heapUsed = await operator.metric('breakwater_nodejs_heap_size_used_bytes');
   const cpuSeconds = await operator.metric('breakwater_process_cpu_seconds_total');
   const reconcileSeconds = await operator.metric('breakwater_operator_reconcile_duration_seconds_sum');
-  peakRss = Math.max(peakRss, rssBytes(operator.pid), peakRssBytes(operator.pid));
+  const peakRss = peakRssBytes(operator.pid);
   await operator.stop();
 
   const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MB`;
@@ -131,29 +131,4 @@ try {
   await client.close();
   await cp.stop();
   rmSync(buildDir, { recursive: true, force: true });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function procStatus(pid: number, field: string): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
-    return Number(line?.split(/\s+/)[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-function rssBytes(pid: number): number {
-  return procStatus(pid, 'VmRSS');
-}
-
-function peakRssBytes(pid: number): number {
-  return procStatus(pid, 'VmHWM');
 }

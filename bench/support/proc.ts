@@ -31,17 +31,30 @@ export function cpuSeconds(pid: number): number {
   return ticks / TICKS_PER_SECOND;
 }
 
-export function rssBytes(pid: number): number {
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const pattern = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm');
   let kib = 0;
   for (const p of family(pid)) {
     try {
-      const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const match = pattern.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       kib += match ? Number(match[1]) : 0;
     } catch {
       // As above: the process is gone.
     }
   }
   return kib * 1024;
+}
+
+export function rssBytes(pid: number): number {
+  return statusBytes(pid, 'VmRSS');
+}
+
+/**
+ * The kernel's high-water mark of RSS since the process started, which a peak between two samples cannot
+ * escape. Over a family it is the sum of each member's own peak, so an upper bound.
+ */
+export function peakRssBytes(pid: number): number {
+  return statusBytes(pid, 'VmHWM');
 }
 
 export interface Usage {
