@@ -4,6 +4,7 @@
 export interface Percentiles {
   readonly count: number;
   readonly p50: number;
+  readonly p90: number;
   readonly p99: number;
   readonly p999: number;
   readonly max: number;
@@ -14,9 +15,9 @@ export interface Percentiles {
 export function percentiles(samples: ArrayLike<number>): Percentiles {
   const sorted = Float64Array.from(samples).sort();
   const count = sorted.length;
-  if (count === 0) return { count, p50: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN };
+  if (count === 0) return { count, p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN };
   const rank = (q: number) => sorted[Math.min(count - 1, Math.max(0, Math.ceil(q * count) - 1))]!;
   let sum = 0;
   for (const value of sorted) sum += value;
-  return { count, p50: rank(0.5), p99: rank(0.99), p999: rank(0.999), max: sorted[count - 1]!, mean: sum / count };
+  return { count, p50: rank(0.5), p90: rank(0.9), p99: rank(0.99), p999: rank(0.999), max: sorted[count - 1]!, mean: sum / count };
 }
