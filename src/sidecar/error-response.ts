@@ -4,10 +4,10 @@
 // read and dropped, so the caller gets to read the answer.
 import type { ServerResponse } from 'node:http';
 import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
+import { ATTEMPTS_HEADER } from '../api/names.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { formatRetryAfter } from '../policy/retry-after.ts';
 import { discardRest } from './body.ts';
-import { ATTEMPTS } from './headers.ts';
 import { SIDECAR_DEFAULTS } from './options.ts';
 
 export interface SidecarError {
@@ -56,7 +56,7 @@ export function toErrorResponse(res: ServerResponse, error: SidecarError, target
     return error.code;
   }
   discardRest(res.req, SIDECAR_DEFAULTS.refusedBodyLingerMs);
-  const attempts = target.attempts > 0 ? { [ATTEMPTS]: String(target.attempts) } : undefined;
+  const attempts = target.attempts > 0 ? { [ATTEMPTS_HEADER]: String(target.attempts) } : undefined;
   const fallback = target.fallback;
   if (fallback && FALLBACK_REPLACES.has(error.code)) {
     res.writeHead(fallback.status, attempts ? { ...fallback.headers, ...attempts } : fallback.headers).end(fallback.body);

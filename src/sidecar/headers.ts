@@ -3,13 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HOP_BY_HOP_HEADERS } from '../api/hop-by-hop.ts';
+import { ATTEMPTS_HEADER } from '../api/names.ts';
 
 const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 /** Also dropped towards the vendor: undici writes Host from the upstream URL and answers Expect itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect']);
 
 const REQUEST_ID = 'x-request-id';
-export const ATTEMPTS = 'x-breakwater-attempts';
 
 export interface OutboundHeaders {
   /** Flat name/value list for undici. */
@@ -71,7 +71,7 @@ export function inboundHeaders(upstream: IncomingHttpHeaders, attempts: number):
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     out[name] = upstream[name];
   }
-  out[ATTEMPTS] = String(attempts);
+  out[ATTEMPTS_HEADER] = String(attempts);
   return out;
 }
 
