@@ -1,6 +1,6 @@
 // A validated spec with every default filled in and every duration in milliseconds: what the policy
 // compiler and the sidecar consume, so neither reads the defaults table nor parses a duration.
-import { DEFAULTS, type JITTER_MODES, type WHEN_EXCEEDED } from './defaults.ts';
+import { DEFAULTS, RETRY_BUDGET_WINDOW, type JITTER_MODES, type WHEN_EXCEEDED } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import type { ExternalIntegrationSpec } from './schema.ts';
 
@@ -28,7 +28,8 @@ export interface ResolvedSpec {
     readonly idempotencyHeader: string;
     readonly respectRetryAfter: boolean;
     readonly maxRetryAfterMs: number;
-    readonly budget: { readonly percent: number; readonly minPerSecond: number };
+    /** `windowMs` is fixed (RETRY_BUDGET_WINDOW), not part of the spec. */
+    readonly budget: { readonly percent: number; readonly minPerSecond: number; readonly windowMs: number };
   };
   readonly circuitBreaker: {
     readonly mode:
@@ -83,6 +84,7 @@ export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
       budget: {
         percent: r.budget?.percent ?? dr.budget.percent,
         minPerSecond: r.budget?.minPerSecond ?? dr.budget.minPerSecond,
+        windowMs: parseDuration(RETRY_BUDGET_WINDOW),
       },
     },
     circuitBreaker: {

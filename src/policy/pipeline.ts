@@ -22,8 +22,6 @@ import {
   type CircuitBreakerPolicy,
   type Event,
 } from 'cockatiel';
-import { RETRY_BUDGET_WINDOW } from '../api/defaults.ts';
-import { parseDuration } from '../api/duration.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { AttemptControl } from './attempt-control.ts';
 import { backoffDelay } from './backoff.ts';
@@ -84,7 +82,7 @@ export class CompiledPolicy {
 
     this.limiter = spec.rateLimit && new RateLimiter({ ...spec.rateLimit, now: this.now });
     this.bulkhead = spec.bulkhead && cockatielBulkhead(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued);
-    this.budget = new RetryBudget({ ...retry.budget, windowMs: parseDuration(RETRY_BUDGET_WINDOW), now: this.now });
+    this.budget = new RetryBudget({ ...retry.budget, now: this.now });
     this.idempotency = new IdempotencyRule(retry.methods, retry.idempotencyHeader);
     this.retryOn = new FailureMatcher(retry.retryOn);
 
