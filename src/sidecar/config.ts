@@ -19,11 +19,17 @@ export class ConfigError extends Error {
   }
 }
 
-/** The config file's text; one that cannot be read is a ConfigError like one that is invalid. */
-export async function readConfig(file: string): Promise<string> {
+/**
+ * The config file's text, or undefined when there is no file yet: a pod whose namespace has no
+ * ExternalIntegration has no ConfigMap to mount, and its sidecar must still start (a native sidecar
+ * that exits keeps the app from starting) and serve the integrations once they are created. A file
+ * that exists and cannot be read is a ConfigError like one that is invalid.
+ */
+export async function readConfig(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError(file, [(error as Error).message]);
   }
 }
@@ -44,26 +50,28 @@ export class IntegrationTable {
     return [...this.current.keys()];
   }
 
-  /** `<integration>: <what>` for each secret file an integration in service needs and cannot read. */
-  unavailableSecrets(): string[] {
-    const missing: string[] = [];
-    for (const integration of this.current.values()) {
-      if (!integration.secretsAvailable) for (const what of integration.unavailableSecrets()) missing.push(`${integration.name}: ${what}`);
+  /** Why `name` is not served, in words that say what to do about it (the 404's message). */
+  whyUnknown(name: string): string {
+    const only = this.context.only;
+    if (only && !only.has(name)) {
+      return `integration ${JSON.stringify(name)} is not selected for this pod; it serves ${[...only].join(', ') || 'none'} (pod annotation breakwater.dev/integrations)`;
     }
-    return missing;
+    if (this.current.size === 0) {
+      return `no integration named ${JSON.stringify(name)}: none is configured yet (no valid ExternalIntegration in this namespace, or the config has not reached the pod yet)`;
+    }
+    return `no integration named ${JSON.stringify(name)}; known: ${this.names().join(', ')}`;
   }
 
-  /** Reads, validates and compiles `file`, then swaps it in. Throws ConfigError and changes nothing on failure. */
-  /** Puts the integrations of `text` (the content of `file`) in service, or throws ConfigError. */
+  /** Puts the integrations of `text` (the content of `file`) in service, or throws ConfigError and changes nothing. */
   load(file: string, text: string): void {
     const parsed = parseIntegrations(text);
     if (parsed.problems.length > 0) throw new ConfigError(file, parsed.problems.map((p) => formatProblem(file, p)));
-    // The namespace's file holds every integration; a pod's sidecar serves only those it was injected
-    // for, whose Secrets are the only ones mounted into it.
+    // The namespace's file holds every integration; a pod that names some serves only those. A named
+    // one that is not in the file yet (created after the pod) is served once it is.
     const only = this.context.only;
     const integrations = only ? parsed.integrations.filter((doc) => only.has(doc.metadata.name)) : parsed.integrations;
     const absent = only ? [...only].filter((name) => !integrations.some((doc) => doc.metadata.name === name)) : [];
-    if (absent.length > 0) this.context.logger.warn({ file, absent }, 'selected integrations are not in the config file');
+    if (absent.length > 0) this.context.logger.warn({ file, absent }, 'selected integrations are not in the config file yet');
 
     const next = new Map<string, Integration>();
     const built: Integration[] = [];

@@ -1,8 +1,8 @@
 // Files read from `<secrets-dir>/<name>/<key>`, the layout of a mounted Secret: the auth credential and
 // the vendor's CA bundle. Kubernetes rotates a mounted Secret by swapping a symlink, so the file is
 // polled with stat (which follows the link) and re-read when it changes. The content is never logged.
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { SecretKeyRef } from '../api/resolve.ts';
 import type { Logger } from '../runtime/logger.ts';
 
@@ -23,12 +23,15 @@ export class SecretFile {
   readonly path: string;
   readonly what: string;
   private current: string | undefined;
+  private lastError: NodeJS.ErrnoException | undefined;
+  private readonly secretName: string;
   private readonly logger: Logger;
   private readonly listener: (curr: Stats, prev: Stats) => void;
 
   constructor(secretsDir: string, ref: SecretKeyRef, options: SecretFileOptions) {
     this.path = secretPath(secretsDir, ref);
     this.what = `${options.what} (secret ${ref.name}, key ${ref.key})`;
+    this.secretName = ref.name;
     this.logger = options.logger;
     this.current = this.read();
     this.listener = () => {
@@ -46,19 +49,43 @@ export class SecretFile {
     return this.current;
   }
 
+  /**
+   * Why the file cannot be read, in words that say what to do; empty while it can be read. Looked at
+   * when asked (a failing call), since the poll sees only this file, not a Secret mounted without it.
+   */
+  get problem(): string {
+    return this.current === undefined && this.lastError ? this.diagnose(this.lastError) : '';
+  }
+
   close(): void {
     unwatchFile(this.path, this.listener);
   }
 
   private read(): string | undefined {
     try {
-      return readFileSync(this.path, 'utf8').replace(/\r?\n$/, '');
+      const value = readFileSync(this.path, 'utf8').replace(/\r?\n$/, '');
+      this.lastError = undefined;
+      return value;
     } catch (error) {
+      this.lastError = error as NodeJS.ErrnoException;
       this.logger.warn(
-        { file: this.path, code: (error as NodeJS.ErrnoException).code },
-        `${this.what} unreadable; calls fail with credentials_unavailable until it can be read`,
+        { file: this.path, code: this.lastError.code },
+        `${this.what} unreadable: ${this.diagnose(this.lastError)}; calls fail with credentials_unavailable until it can be read`,
       );
       return undefined;
     }
+  }
+
+  // The webhook mounts every Secret the pod's integrations name when the pod is created, optional, so
+  // the folder exists even while the Secret does not. No folder means the Secret was referenced after
+  // the pod started: only a new pod gets it mounted.
+  private diagnose(error: NodeJS.ErrnoException): string {
+    if (error.code !== 'ENOENT') return error.message;
+    const folder = dirname(this.path);
+    if (!existsSync(folder)) return `secret ${this.secretName} is not mounted into this pod; restart the pod to mount a Secret referenced after it started`;
+    const keys = readdirSync(folder).filter((entry) => !entry.startsWith('..'));
+    return keys.length === 0
+      ? `secret ${this.secretName} does not exist (or is empty)`
+      : `secret ${this.secretName} has no key ${JSON.stringify(this.path.slice(folder.length + 1))} (keys: ${keys.join(', ')})`;
   }
 }

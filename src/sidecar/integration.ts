@@ -102,9 +102,9 @@ export class Integration implements HeaderRules {
     return readable(this.secret) && readable(this.upstream.ca);
   }
 
-  /** What the secret files it cannot read hold, for /readyz and the error message. */
+  /** Each secret file it cannot read: what it holds and why, for the error message. */
   unavailableSecrets(): string[] {
-    return [this.secret, this.upstream.ca].filter((file) => !readable(file)).map((file) => file!.what);
+    return [this.secret, this.upstream.ca].filter((file) => !readable(file)).map((file) => `${file!.what}: ${file!.problem}`);
   }
 
   /**

@@ -40,16 +40,17 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   // A config that does not load at startup is the operator's mistake to see at once: nothing binds.
   // Kept to tell a change of content from the directory events of unrelated files.
-  let lastText: string;
+  let lastText: string | undefined;
   try {
     lastText = await readConfig(options.configPath);
-    table.load(options.configPath, lastText);
+    table.load(options.configPath, lastText ?? '');
   } catch (error) {
     metrics.configReloads.inc({ result: 'failure' });
     throw error;
   }
   metrics.configReloads.inc({ result: 'success' });
-  logger.info({ config: options.configPath, integrations: table.names() }, 'config loaded');
+  if (lastText === undefined) logger.warn({ config: options.configPath }, 'config file does not exist yet; serving no integration until it does');
+  else logger.info({ config: options.configPath, integrations: table.names() }, 'config loaded');
 
   const context: ForwardContext = {
     limits: {
@@ -78,11 +79,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
     const integration = table.get(target.name);
     if (integration === undefined) {
-      toErrorResponse(
-        res,
-        { code: 'unknown_integration', message: `no integration named ${JSON.stringify(target.name)}; known: ${table.names().join(', ') || 'none'}` },
-        { name: target.name, attempts: 0 },
-      );
+      toErrorResponse(res, { code: 'unknown_integration', message: table.whyUnknown(target.name) }, { name: target.name, attempts: 0 });
       return;
     }
     void forward(req, res, integration, target, context);
@@ -118,12 +115,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       host: options.adminHost ?? '0.0.0.0',
       port: options.adminPort,
       registry,
-      notReadyReason: () => {
-        if (draining) return 'draining';
-        const missing = table.unavailableSecrets();
-        // Calls to these integrations fail with credentials_unavailable until the files can be read.
-        return missing.length > 0 ? `secret files unreadable: ${missing.join('; ')}` : undefined;
-      },
+      // An unreadable credential fails that integration's calls (credentials_unavailable), not the
+      // pod: a Secret added to the namespace later must not take every running pod out of its Service.
+      notReadyReason: () => (draining ? 'draining' : undefined),
     });
   } catch (error) {
     server.close();

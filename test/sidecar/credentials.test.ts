@@ -24,24 +24,34 @@ describe('credentials', () => {
     await vendor.close();
   });
 
-  it('while the credential file is missing, reports not ready and fails calls loudly instead of sending them without it', async () => {
-    const ready = await h.readyz();
-    expect(ready.status).toBe(503);
-    expect(ready.text).toContain('stripe: auth credential (secret stripe-key, key token)');
+  it('while the Secret is not mounted, fails its calls loudly, says a restart mounts it, and stays ready for the rest', async () => {
+    // Readiness is the pod's: one vendor's credential must not take the pod out of its Service.
+    expect((await h.readyz()).status).toBe(200);
 
     const reply = await h.call('/stripe/v1/charges', { method: 'POST', body: '{"amount":100}' });
     expect(reply.status).toBe(503);
     expect(reply.json()).toEqual({
       error: 'credentials_unavailable',
       integration: 'stripe',
-      message: 'cannot read the auth credential (secret stripe-key, key token); the vendor is not called',
+      message:
+        'cannot read the auth credential (secret stripe-key, key token): secret stripe-key is not mounted into this pod; ' +
+        'restart the pod to mount a Secret referenced after it started; the vendor is not called',
     });
     expect(reply.headers['x-breakwater-attempts']).toBeUndefined();
     expect(vendor.requests).toEqual([]);
 
+    // Mounted, but without the key the integration names: the keys it has are listed.
+    await h.mountSecret('stripe-key', 'api-key', `${FIRST}\n`);
+    await eventually(async () => {
+      const wrongKey = await h.call('/stripe/v1/charges');
+      expect(wrongKey.json().message).toBe(
+        'cannot read the auth credential (secret stripe-key, key token): secret stripe-key has no key "token" (keys: api-key); the vendor is not called',
+      );
+    });
+    expect(vendor.requests).toEqual([]);
+
     await h.mountSecret('stripe-key', 'token', `${FIRST}\n`);
-    await eventually(async () => expect((await h.readyz()).status).toBe(200));
-    expect((await h.call('/stripe/v1/charges')).status).toBe(200);
+    await eventually(async () => expect((await h.call('/stripe/v1/charges')).status).toBe(200));
     expect(vendor.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${FIRST}`]);
   });
 

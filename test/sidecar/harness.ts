@@ -63,13 +63,14 @@ export const FAST_RETRY = {
 /** Secrets mounted before the sidecar starts: `{ [name]: { [key]: value } }`. */
 export type Secrets = Record<string, Record<string, string>>;
 
-export async function startHarness(config: string, options: Partial<SidecarOptions> = {}, secrets: Secrets = {}): Promise<Harness> {
+/** `config` undefined starts the sidecar with no config file, as in a namespace without integrations. */
+export async function startHarness(config: string | undefined, options: Partial<SidecarOptions> = {}, secrets: Secrets = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'breakwater-sidecar-'));
   const configPath = join(dir, 'config', 'integrations.yaml');
   const secretsDir = join(dir, 'secrets');
   await mkdir(join(dir, 'config'));
   await mkdir(secretsDir);
-  await writeFile(configPath, config);
+  if (config !== undefined) await writeFile(configPath, config);
   let versions = 0;
   const mountSecret = async (name: string, key: string, value: string): Promise<void> => {
     // key → ..data/key, and ..data → a new version directory renamed over the old link in one step.
