@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { loadavg } from 'node:os';
 import { ANNOTATION_INJECT, INJECT_TRUE, WEBHOOK_PATH } from '../src/api/names.ts';
 import { admit as admitInProcess, decodeReview } from '../src/operator/admission.ts';
-import type { InjectSettings, NamespaceIntegration } from '../src/operator/inject.ts';
+import { SIDECAR_RESOURCES, type InjectSettings, type NamespaceIntegration } from '../src/operator/inject.ts';
 import { startWebhookServer } from '../src/operator/webhook.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 import { VERSION } from '../src/runtime/version.ts';
@@ -27,8 +27,7 @@ const settings: InjectSettings = {
   image: `breakwater:${VERSION}`,
   mode: 'auto',
   serverVersion: { major: 1, minor: 35 },
-  cpu: '50m',
-  memory: '64Mi',
+  ...SIDECAR_RESOURCES,
   logLevel: 'info',
   version: VERSION,
 };

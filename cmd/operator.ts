@@ -16,6 +16,7 @@ import {
   LEADER_ELECTION_DEFAULTS,
   Manager,
   SIDECAR_MODES,
+  SIDECAR_RESOURCES,
   type Runnable,
 } from '../src/operator/index.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
@@ -76,8 +77,13 @@ const FLAGS = {
     choices: SIDECAR_MODES,
     description: 'how the sidecar is injected; auto injects a native sidecar from Kubernetes 1.29',
   },
-  'sidecar-cpu': { type: 'string', default: '50m', description: 'sidecar CPU request (pod annotation breakwater.dev/sidecar-cpu overrides)' },
-  'sidecar-memory': { type: 'string', default: '64Mi', description: 'sidecar memory request and limit (breakwater.dev/sidecar-memory overrides)' },
+  'sidecar-cpu': { type: 'string', default: SIDECAR_RESOURCES.cpu, description: 'sidecar CPU request (pod annotation breakwater.dev/sidecar-cpu overrides)' },
+  'sidecar-memory': { type: 'string', default: SIDECAR_RESOURCES.memory, description: 'sidecar memory request (breakwater.dev/sidecar-memory overrides)' },
+  'sidecar-memory-limit': {
+    type: 'string',
+    default: SIDECAR_RESOURCES.memoryLimit,
+    description: 'sidecar memory limit (breakwater.dev/sidecar-memory-limit overrides)',
+  },
   'sidecar-log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'the injected sidecar\'s --log-level' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
 } satisfies Record<string, FlagSpec>;
@@ -141,6 +147,7 @@ export async function operator(argv: readonly string[]): Promise<number> {
         mode: values['sidecar-mode'],
         cpu: values['sidecar-cpu'],
         memory: values['sidecar-memory'],
+        memoryLimit: values['sidecar-memory-limit'],
         logLevel: values['sidecar-log-level'],
         version: VERSION,
       },

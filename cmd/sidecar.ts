@@ -1,6 +1,6 @@
 // `breakwater sidecar`: parse flags, load the config (invalid → message and exit before binding), serve
 // the proxy on 127.0.0.1 and the admin port, log the bound addresses, drain on SIGTERM.
-import { CONFIG_PATH, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
+import { ALL_INTEGRATIONS, CONFIG_PATH, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
@@ -11,7 +11,7 @@ const FLAGS = {
   port: { type: 'integer', default: PROXY_PORT, description: `proxy port, on ${PROXY_HOST} only` },
   'admin-port': { type: 'integer', default: SIDECAR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
   'secrets-dir': { type: 'string', default: SECRETS_DIR, description: "a secret name's key is the file <dir>/<name>/<key>" },
-  integrations: { type: 'string', default: '*', description: 'comma-separated integrations to serve; * for every one in the file' },
+  integrations: { type: 'string', default: ALL_INTEGRATIONS, description: `comma-separated integrations to serve, as they appear in the file; ${ALL_INTEGRATIONS} for every one` },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
   'log-sample-rate': { type: 'string', default: String(SIDECAR_DEFAULTS.logSampleRate), description: 'share of calls logged at info, 0 to 1' },
   'retry-buffer': { type: 'integer', default: SIDECAR_DEFAULTS.retryBufferBytes, description: 'bytes of request body buffered for retries; larger bodies stream, attempted once' },
@@ -33,7 +33,7 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
       port: flags.port,
       adminPort: flags['admin-port'],
       secretsDir: flags['secrets-dir'],
-      ...(flags.integrations !== '*' && { integrations: flags.integrations.split(',').filter(Boolean) }),
+      ...(flags.integrations !== ALL_INTEGRATIONS && { integrations: flags.integrations.split(',').filter(Boolean) }),
       logger,
       logSampleRate: sampleRate,
       retryBufferBytes: flags['retry-buffer'],

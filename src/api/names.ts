@@ -28,6 +28,7 @@ export const ANNOTATION_INTEGRATIONS = `${GROUP}/integrations`;
 export const ANNOTATION_STATUS = `${GROUP}/status`;
 export const ANNOTATION_SIDECAR_CPU = `${GROUP}/sidecar-cpu`;
 export const ANNOTATION_SIDECAR_MEMORY = `${GROUP}/sidecar-memory`;
+export const ANNOTATION_SIDECAR_MEMORY_LIMIT = `${GROUP}/sidecar-memory-limit`;
 export const ANNOTATION_CONFIG_HASH = `${GROUP}/config-hash`;
 export const LABEL_INJECTION = `${GROUP}/injection`;
 /** Value of LABEL_INJECTION on a namespace whose pods all get the sidecar. */
@@ -37,6 +38,8 @@ export const INJECT_TRUE = 'true';
 export const INJECT_FALSE = 'false';
 
 export const SIDECAR_CONTAINER_NAME = 'breakwater';
+/** `breakwater sidecar --integrations` value: every integration in the config file, now or later. */
+export const ALL_INTEGRATIONS = '*';
 /** The CLI inside the image and the subcommand that runs the proxy. */
 export const SIDECAR_COMMAND = ['breakwater', 'sidecar'] as const;
 /** Non-root user and group the sidecar runs as (the image's user). */

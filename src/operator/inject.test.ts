@@ -5,6 +5,7 @@ import {
   ANNOTATION_INTEGRATIONS,
   ANNOTATION_SIDECAR_CPU,
   ANNOTATION_SIDECAR_MEMORY,
+  ANNOTATION_SIDECAR_MEMORY_LIMIT,
   ANNOTATION_STATUS,
   CONFIG_DIR,
   CONFIG_MAP_NAME,
@@ -142,10 +143,10 @@ describe('what gets injected', () => {
     expect(sidecar.image).toBe('breakwater:test');
   });
 
-  it('tells the sidecar which integrations to serve: only theirs have Secrets mounted', () => {
+  it('tells the sidecar the pod\'s selection, resolved at run time: the named ones, or every one (*)', () => {
     const selected = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_INTEGRATIONS]: 'stripe' })).pod;
     expect(sidecarOf(selected).args).toContain('--integrations=stripe');
-    expect(sidecar.args).toContain('--integrations=fan-courier,geo,stripe');
+    expect(sidecar.args).toContain('--integrations=*');
   });
 
   it('mounts the ConfigMap (optional) and each referenced Secret read-only into the sidecar only', () => {
@@ -182,7 +183,7 @@ describe('what gets injected', () => {
   });
 
   it('takes resources from the settings', () => {
-    expect(sidecar.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '64Mi' } });
+    expect(sidecar.resources).toEqual({ requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } });
   });
 
   it('sets BREAKWATER_URL and one URL per integration in every app container, keeping their env', () => {
@@ -226,10 +227,12 @@ describe('selection of integrations', () => {
     expect(r.pod.spec?.containers[1]?.env?.map((e) => e.name)).toEqual(['BREAKWATER_URL', 'BREAKWATER_STRIPE_URL', 'BREAKWATER_GEO_URL']);
   });
 
-  it('warns about unknown names and still injects the known ones', () => {
+  it('warns about unknown names, still injects the known ones, and has the sidecar serve the others once created', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_INTEGRATIONS]: 'stripe,strype' }));
     expect(r.injected).toBe(true);
     expect(status(r.pod).integrations).toEqual(['stripe']);
+    expect(sidecarOf(r.pod).args).toContain('--integrations=stripe,strype');
+    expect(r.pod.spec?.containers[1]?.env?.map((e) => e.name)).toEqual(['BREAKWATER_URL', 'BREAKWATER_STRIPE_URL', 'BREAKWATER_STRYPE_URL']);
     expect(r.warnings).toEqual([
       'breakwater: unknown integration "strype" in breakwater.dev/integrations (integrations in this namespace: fan-courier, geo, stripe)',
     ]);
@@ -270,14 +273,25 @@ describe('settings and overrides', () => {
     expect(sidecarMode({ mode: 'native', serverVersion: { major: 1, minor: 20 } })).toBe('native');
   });
 
-  it('lets a pod override CPU and memory by annotation', () => {
-    const p = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_CPU]: '250m', [ANNOTATION_SIDECAR_MEMORY]: '1.5Gi' })).pod;
-    expect(sidecarOf(p).resources).toEqual({ requests: { cpu: '250m', memory: '1.5Gi' }, limits: { memory: '1.5Gi' } });
+  it('lets a pod override CPU, memory request and memory limit by annotation', () => {
+    const p = run(
+      pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_CPU]: '250m', [ANNOTATION_SIDECAR_MEMORY]: '200Mi', [ANNOTATION_SIDECAR_MEMORY_LIMIT]: '0.5Gi' }),
+    ).pod;
+    expect(sidecarOf(p).resources).toEqual({ requests: { cpu: '250m', memory: '200Mi' }, limits: { memory: '0.5Gi' } });
+  });
+
+  it('never writes a memory request above the limit, which would have the pod refused: the override wins', () => {
+    const bigRequest = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY]: '1.5Gi' })).pod;
+    expect(sidecarOf(bigRequest).resources).toEqual({ requests: { cpu: '50m', memory: '1.5Gi' }, limits: { memory: '1.5Gi' } });
+    const smallLimit = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY_LIMIT]: '100M' })).pod;
+    expect(sidecarOf(smallLimit).resources).toEqual({ requests: { cpu: '50m', memory: '100M' }, limits: { memory: '100M' } });
+    const equal = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY]: '268435456' })).pod;
+    expect(sidecarOf(equal).resources).toEqual({ requests: { cpu: '50m', memory: '268435456' }, limits: { memory: '256Mi' } });
   });
 
   it('ignores an override that is not a quantity, with a warning, rather than have the pod rejected', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY]: 'lots' }));
-    expect(sidecarOf(r.pod).resources?.limits).toEqual({ memory: '64Mi' });
+    expect(sidecarOf(r.pod).resources?.limits).toEqual({ memory: '256Mi' });
     expect(r.warnings).toEqual([expect.stringContaining('breakwater.dev/sidecar-memory is not a resource quantity: "lots"')]);
   });
 });

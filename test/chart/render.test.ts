@@ -22,7 +22,7 @@ import {
   WEBHOOK_PORT,
   WEBHOOK_SERVICE_NAME,
 } from '../../src/api/names.ts';
-import { inject as injectPod, SIDECAR_MODES } from '../../src/operator/inject.ts';
+import { inject as injectPod, SIDECAR_MODES, SIDECAR_RESOURCES } from '../../src/operator/inject.ts';
 import { LOG_LEVELS } from '../../src/runtime/logger.ts';
 import { CHART_DIR, helmFor, only, parseManifests, VALUE_COMBINATIONS, type K8sObject } from '../support/helm.ts';
 
@@ -97,6 +97,10 @@ describe('default values', () => {
     expect(c.readinessProbe?.httpGet).toEqual({ path: READY_PATH, port: 'admin' });
     expect(c.resources?.requests).toBeDefined();
     expect(c.resources?.limits?.memory).toBeDefined();
+    // The chart's defaults for the injected sidecar are the operator's own.
+    expect(flag(c, 'sidecar-cpu')).toBe(SIDECAR_RESOURCES.cpu);
+    expect(flag(c, 'sidecar-memory')).toBe(SIDECAR_RESOURCES.memory);
+    expect(flag(c, 'sidecar-memory-limit')).toBe(SIDECAR_RESOURCES.memoryLimit);
   });
 
   it('runs the operator at least as locked down as the sidecar it injects', () => {
@@ -104,7 +108,7 @@ describe('default values', () => {
       pod: { metadata: { name: 'p', annotations: { [ANNOTATION_INJECT]: 'true' } }, spec: { containers: [{ name: 'app' }] } },
       namespace: undefined,
       integrations: [],
-      settings: { image: 'x', mode: 'container', serverVersion: { major: 1, minor: 35 }, cpu: '1', memory: '1Mi', logLevel: 'info', version: '0' },
+      settings: { image: 'x', mode: 'container', serverVersion: { major: 1, minor: 35 }, ...SIDECAR_RESOURCES, logLevel: 'info', version: '0' },
     }).pod.spec?.containers.find((c) => c.name !== 'app');
     const wanted = sidecar?.securityContext as V1SecurityContext;
     expect(wanted.readOnlyRootFilesystem).toBe(true);
@@ -233,7 +237,8 @@ describe('value combinations', () => {
     expect(flag(c, 'sidecar-mode')).toBe('container');
     expect(flag(c, 'sidecar-image')).toBe('registry.example.com/breakwater-sidecar@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef');
     expect(flag(c, 'sidecar-cpu')).toBe('100m');
-    expect(flag(c, 'sidecar-memory')).toBe('128Mi');
+    expect(flag(c, 'sidecar-memory')).toBe('192Mi');
+    expect(flag(c, 'sidecar-memory-limit')).toBe('384Mi');
     expect(c.image).not.toBe(flag(c, 'sidecar-image'));
     expect(only<V1Deployment>(objects, 'Deployment').spec?.replicas).toBe(3);
     const hook = only<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration').webhooks?.[0];

@@ -9,6 +9,7 @@ import { applyWebhookConfiguration } from '../../src/kube/webhook-configuration.
 import { CertRotator, SECRET_KEYS } from '../../src/operator/cert-rotator.ts';
 import { splitPemBundle } from '../../src/operator/certs.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/operator/webhook.ts';
+import { SIDECAR_RESOURCES } from '../../src/operator/inject.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { Registry } from 'prom-client';
 import { eventually, ok } from '../support/kube.ts';
@@ -71,7 +72,7 @@ async function startReplica(o: ReplicaOptions): Promise<{ rotator: CertRotator; 
     port: o.port,
     certificate,
     lookup: () => ({ namespace: { metadata: { name: apps } }, integrations: [] }),
-    settings: { image: 'breakwater:test', mode: 'auto', serverVersion: { major: 1, minor: 35 }, cpu: '50m', memory: '64Mi', logLevel: 'info', version: 'test' },
+    settings: { image: 'breakwater:test', mode: 'auto', serverVersion: { major: 1, minor: 35 }, ...SIDECAR_RESOURCES, logLevel: 'info', version: 'test' },
     logger,
     registry: new Registry(),
   });

@@ -16,7 +16,7 @@ import {
 } from '../../src/kube/webhook-configuration.ts';
 import { cacheLookup } from '../../src/operator/admission-context.ts';
 import { planCertificates, type WebhookCertificates } from '../../src/operator/certs.ts';
-import type { InjectSettings } from '../../src/operator/inject.ts';
+import { SIDECAR_RESOURCES, type InjectSettings } from '../../src/operator/inject.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/operator/webhook.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { VERSION } from '../../src/runtime/version.ts';
@@ -74,8 +74,7 @@ export async function startInjection(binDir: string, kubeconfig: string, suite: 
     image: `breakwater:${VERSION}`,
     mode: 'auto',
     serverVersion: version,
-    cpu: '50m',
-    memory: '64Mi',
+    ...SIDECAR_RESOURCES,
     logLevel: 'info',
     version: VERSION,
   };
