@@ -3,6 +3,8 @@
 // - replica runnables (admin server, admission webhook) and the informers run on every replica;
 // - controllers run only while this replica holds the leader Lease (or always, without election),
 //   and only once every informer has listed, so a reconcile never acts on a half-filled cache.
+// Readiness says whether this replica does its part: every informer synced, every replica runnable
+// started and ready (so the webhook is served), and, on the leader, the controllers running.
 import type { KubeClient } from '../kube/client.ts';
 import { Informer, type InformerEvent, type InformerOptions, type NamedObject } from '../kube/informer.ts';
 import type { ResourceType } from '../kube/resources.ts';
@@ -42,6 +44,8 @@ export class Manager {
   private elector: LeaderElector | undefined;
   private running: Promise<void> | undefined;
   private leaderWork: Promise<void> | undefined;
+  private readonly started = new Set<Runnable>();
+  private reconciling = false;
 
   constructor(options: ManagerOptions) {
     this.client = options.client;
@@ -79,19 +83,30 @@ export class Manager {
     const unsynced = [...this.informers.values()].filter((i) => !i.hasSynced()).map((i) => i.resource.plural);
     if (unsynced.length > 0) return `informers not synced: ${unsynced.join(', ')}`;
     for (const runnable of this.options.runnables ?? []) {
-      const reason = runnable.notReadyReason?.();
+      const reason = this.started.has(runnable) ? runnable.notReadyReason?.() : 'not started yet';
       if (reason) return `${runnable.name}: ${reason}`;
     }
+    if (this.controllers.length > 0 && this.isLeader() && !this.reconciling) return 'leader, but the controllers are not running';
     return undefined;
   }
 
+  /**
+   * Starts the informers, then the election (so reconciling never waits for a replica runnable, such
+   * as a webhook whose certificate is not published yet), then the replica runnables in order.
+   */
   async start(): Promise<void> {
-    const { logger, leaderElection } = this.options;
+    const { logger } = this.options;
     for (const informer of this.informers.values()) informer.start();
+    this.elect();
     for (const runnable of this.options.runnables ?? []) {
       this.stops.push(await runnable.start());
+      this.started.add(runnable);
       logger.debug({ runnable: runnable.name }, 'started');
     }
+  }
+
+  private elect(): void {
+    const { logger, leaderElection } = this.options;
     const stop = this.shutdown.signal;
     if (leaderElection) {
       this.elector = new LeaderElector({
@@ -128,7 +143,12 @@ export class Manager {
       ]);
       if (leading.aborted) return;
       this.options.logger.info({ controllers: this.controllers.map((c) => c.name) }, 'starting controllers');
-      await Promise.all(this.controllers.map((c) => c.run(leading)));
+      this.reconciling = true;
+      try {
+        await Promise.all(this.controllers.map((c) => c.run(leading)));
+      } finally {
+        this.reconciling = false;
+      }
       this.options.logger.info('controllers stopped');
     });
   }
