@@ -84,6 +84,17 @@ describe('eligibility', () => {
     expect(run(pod(), { namespace: NS_ENABLED })).toMatchObject({ injected: true, reason: 'injected' });
   });
 
+  it('skips pods of a labelled namespace that has no integration, unless the pod asks by annotation', () => {
+    const r = run(pod(), { namespace: NS_ENABLED, integrations: [] });
+    expect(r).toMatchObject({
+      injected: false,
+      reason: 'no-integrations',
+      message: 'namespace label breakwater.dev/injection=enabled, but the namespace has no ExternalIntegration',
+    });
+    expect(r.pod.spec?.initContainers).toBeUndefined();
+    expect(run(pod({ [ANNOTATION_INJECT]: 'true' }), { namespace: NS_ENABLED, integrations: [] })).toMatchObject({ injected: true });
+  });
+
   it('lets a pod opt out with inject: "false", even in an enabled namespace', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'false' }), { namespace: NS_ENABLED });
     expect(r).toMatchObject({ injected: false, reason: 'opted-out', warnings: [] });

@@ -81,7 +81,7 @@ export interface InjectInput {
   readonly settings: InjectSettings;
 }
 
-export type SkipReason = 'already-injected' | 'opted-out' | 'not-selected' | 'host-network';
+export type SkipReason = 'already-injected' | 'opted-out' | 'not-selected' | 'no-integrations' | 'host-network';
 
 export interface InjectResult {
   /** A copy of the pod: mutated when injected, equal to the input otherwise. */
@@ -153,6 +153,15 @@ const CHECKS: readonly Check[] = [
           reason: 'not-selected',
           message: `neither pod annotation ${ANNOTATION_INJECT}: "${INJECT_TRUE}" nor namespace label ${LABEL_INJECTION}=${INJECTION_ENABLED}`,
         },
+  // The namespace label asks for the sidecar wherever there is something to serve; a pod that asks by
+  // annotation gets it anyway, and serves the namespace's integrations once they are created.
+  ({ pod, integrations }) =>
+    annotations(pod)[ANNOTATION_INJECT] !== INJECT_TRUE && integrations.length === 0
+      ? {
+          reason: 'no-integrations',
+          message: `namespace label ${LABEL_INJECTION}=${INJECTION_ENABLED}, but the namespace has no ExternalIntegration`,
+        }
+      : undefined,
   ({ pod }) =>
     pod.spec?.hostNetwork === true
       ? {
