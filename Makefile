@@ -16,7 +16,7 @@ NODE_STAMP := $(TOOLS_NODE)/node_modules/.bin/node
 export PATH := $(TOOLS_NODE)/node_modules/.bin:$(PATH)
 endif
 
-.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s build demo bench k8s-tools cluster-up chart-lint image e2e-kind
+.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s test-pods build demo bench k8s-tools cluster-up chart-lint image docker-image e2e-kind
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,7 +61,13 @@ test-k8s: deps k8s-tools ## CRD, operator and chart suites against a real contro
 cluster-up: deps k8s-tools ## Run the test control plane (with a fake node) until Ctrl-C
 	node hack/cluster-up.ts
 
-test: lint typecheck gen-check test-unit test-k8s ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes
+# Real pods need root (containerd, a bridge, cgroups): CI runs as root.
+test-pods: deps k8s-tools image ## Tier 3: the built image in real pods (containerd, runc, kubelet) on this machine
+	bash hack/pods/host-deps.sh
+	bash hack/pods/test-images.sh $(IMAGES)
+	$(VITEST) --outputFile.json=.reports/pods.json --project pods
+
+test: lint typecheck gen-check test-unit test-k8s test-pods ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes, real pods
 
 demo: deps ## A misbehaving vendor, called directly and through the sidecar, side by side (no cluster)
 	node cmd/breakwater.ts demo
@@ -74,6 +80,7 @@ bench: deps ## Sidecar vs direct, http-proxy, undici and nginx side by side (a f
 
 CHART := charts/breakwater
 IMAGE ?= breakwater:dev
+IMAGES := $(CURDIR)/.images
 
 chart-lint: k8s-tools ## helm lint --strict and helm template: default values and each charts/breakwater/ci/*-values.yaml
 	@bin=$$(bash hack/k8s-tools.sh 2>/dev/null | tail -n 1); \
@@ -83,8 +90,11 @@ chart-lint: k8s-tools ## helm lint --strict and helm template: default values an
 	  "$$bin/helm" template breakwater $(CHART) --namespace breakwater-system $${v:+--values $$v} >/dev/null || exit 1; \
 	done
 
-image: ## docker build the image (IMAGE=breakwater:dev; needs a Docker engine)
-	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine is reachable (docker info fails); run it where Docker runs" >&2; exit 1; }
+image: build ## Build the image without Docker: an OCI tarball in .images/breakwater.tar (reproducible)
+	NODE_VERSION=$(NODE_VERSION) bash hack/image.sh $(IMAGES)/breakwater.tar
+
+docker-image: ## docker build the same image from the Dockerfile (IMAGE=breakwater:dev; needs a Docker engine)
+	@docker info >/dev/null 2>&1 || { echo "make docker-image: no Docker engine is reachable (docker info fails); run it where Docker runs" >&2; exit 1; }
 	docker build -t $(IMAGE) .
 
 e2e-kind: ## kind cluster + image + chart; an annotated app against a misbehaving vendor (needs Docker and kind)

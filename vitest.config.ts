@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `unit` and `sidecar` are what `npm test` runs (seconds, loopback only); `k8s` needs the
-// control plane built by hack/k8s-tools.sh and is run by `make test`.
+// Four projects: `unit` and `sidecar` are what `npm test` runs (seconds, loopback only); `k8s` needs the
+// control plane built by hack/k8s-tools.sh, and `pods` a real node and the built image (make test-pods);
+// `make test` runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -14,6 +15,16 @@ export default defineConfig({
           globalSetup: ['test/support/k8s-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'pods',
+          include: ['test/pods/**/*.test.ts'],
+          globalSetup: ['test/support/pods-global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           fileParallelism: false,
         },
       },

@@ -19,7 +19,7 @@ KWOK_VERSION=v0.7.0  # v0.8 dropped the built-in node/pod stages
 HELM_VERSION=v3.22.0
 
 BIN=${BREAKWATER_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/breakwater/k8s/$K8S_VERSION}
-TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok helm)
 
 # A binary we built records its pinned version next to it, so bumping a pin rebuilds it. A binary
 # without that record was put there by hand (BREAKWATER_K8S_BIN) and is taken as it is.

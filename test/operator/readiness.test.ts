@@ -67,6 +67,10 @@ describe('operator readiness', () => {
       60_000,
     );
     expect(ready.text).toBe('ok\n');
-    expect(operator.logs()).toContainEqual(expect.objectContaining({ msg: 'admission webhook ready' }));
+    // Log lines are written in batches, at least once a second.
+    await eventually('the webhook logged as ready', async () => {
+      const logged = operator.logs().some((line) => line.msg === 'admission webhook ready');
+      return { done: logged || undefined, seen: operator.logs().length };
+    });
   });
 });

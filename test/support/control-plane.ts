@@ -8,6 +8,9 @@
 //
 // The k8s test project shares one tier-2 control plane (test/support/k8s-global-setup.ts). A test that
 // disrupts the API server (restartApiServer, compactEtcd) starts a tier-1 one of its own instead.
+// Tier 3 is tier 2 without kwok, for a real node (test/support/real-node.ts): the API server listens on
+// the address pods reach it at, authorises kubelets as nodes, and calls webhooks at their Service's
+// endpoints (no kube-proxy turns a ClusterIP into anything on that node).
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -27,8 +30,13 @@ import {
 export interface ControlPlaneOptions {
   /** Folder holding etcd, kube-apiserver, … (what hack/k8s-tools.sh prints). */
   binDir: string;
-  /** 1: etcd + kube-apiserver. 2: also controller-manager, scheduler and kwok with Node kwok-node-0. */
-  tier?: 1 | 2;
+  /**
+   * 1: etcd + kube-apiserver. 2: also controller-manager, scheduler and kwok with Node kwok-node-0.
+   * 3: controller-manager and scheduler, for a real node.
+   */
+  tier?: 1 | 2 | 3;
+  /** Where kube-apiserver listens and what it advertises; 127.0.0.1 unless pods must reach it. */
+  address?: string;
   /**
    * kube-apiserver --min-request-timeout: a watch without timeoutSeconds is closed by the server after
    * between this and twice this many seconds (default 1800), so clients must re-watch.
@@ -57,27 +65,28 @@ export class ControlPlane {
   readonly kubeconfigPath: string;
   readonly server: string;
   readonly etcdUrl: string;
-  private readonly pki: Pki;
+  readonly pki: Pki;
   private readonly apiServerArgv: string[];
   private readonly procs: Managed[] = [];
   private apiServer: Managed | undefined;
   private stopped = false;
 
-  private constructor(binDir: string, dir: string, pki: Pki, apiPort: number, etcdPort: number, apiServerArgv: string[]) {
+  private constructor(binDir: string, dir: string, pki: Pki, server: string, etcdPort: number, apiServerArgv: string[]) {
     this.binDir = binDir;
     this.dir = dir;
     this.pki = pki;
     this.kubeconfigPath = join(dir, 'kubeconfig');
-    this.server = `https://127.0.0.1:${apiPort}`;
+    this.server = server;
     this.etcdUrl = `http://127.0.0.1:${etcdPort}`;
     this.apiServerArgv = apiServerArgv;
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const tier = options.tier ?? 1;
+    const address = options.address ?? '127.0.0.1';
     const dir = mkdtempSync(join(tmpdir(), 'breakwater-k8s-'));
     removeDirAtExit(dir);
-    const pki = await createPki();
+    const pki = await createPki({ apiServerIps: address === '127.0.0.1' ? [] : [address] });
     const f = (name: string): string => join(dir, name);
     writeFileSync(f('ca.crt'), pki.caPem);
     writeFileSync(f('apiserver.crt'), pki.apiServer.certPem);
@@ -85,25 +94,41 @@ export class ControlPlane {
     writeFileSync(f('sa.key'), pki.serviceAccountKeyPem, { mode: 0o600 });
     writeFileSync(f('sa.pub'), pki.serviceAccountPubPem);
     mkdirSync(f('logs'));
+    // The API server's client certificate towards kubelets (logs, exec), in the group that may.
+    const kubeletClient = await pki.client('CN=kube-apiserver-kubelet-client, O=system:masters');
+    writeFileSync(f('kubelet-client.crt'), kubeletClient.certPem);
+    writeFileSync(f('kubelet-client.key'), kubeletClient.keyPem, { mode: 0o600 });
 
     const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const apiServerArgv = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${address}`,
+      `--advertise-address=${address}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${f('apiserver-certs')}`,
       `--tls-cert-file=${f('apiserver.crt')}`,
       `--tls-private-key-file=${f('apiserver.key')}`,
       `--client-ca-file=${f('ca.crt')}`,
-      `--service-account-issuer=https://127.0.0.1:${apiPort}`,
+      `--service-account-issuer=https://${address}:${apiPort}`,
       `--service-account-key-file=${f('sa.pub')}`,
       `--service-account-signing-key-file=${f('sa.key')}`,
       '--service-cluster-ip-range=10.0.0.0/24',
-      '--authorization-mode=RBAC',
       '--allow-privileged=true',
-      // Publishing 127.0.0.1 as the `kubernetes` Service's endpoint would mean nothing inside a pod.
-      '--endpoint-reconciler-type=none',
+      ...(tier === 3
+        ? [
+            '--authorization-mode=Node,RBAC',
+            '--enable-admission-plugins=NodeRestriction',
+            '--enable-aggregator-routing=true',
+            `--kubelet-client-certificate=${f('kubelet-client.crt')}`,
+            `--kubelet-client-key=${f('kubelet-client.key')}`,
+            `--kubelet-certificate-authority=${f('ca.crt')}`,
+            '--kubelet-preferred-address-types=InternalIP',
+          ]
+        : [
+            '--authorization-mode=RBAC',
+            // Publishing 127.0.0.1 as the `kubernetes` Service's endpoint would mean nothing inside a pod.
+            '--endpoint-reconciler-type=none',
+          ]),
       '--profiling=false',
       // Without it a SIGTERM waits for open watches (every controller holds some) until stopProcess
       // gives up and SIGKILLs: a tier-2 restart took 13 s instead of 4.5 s.
@@ -116,7 +141,7 @@ export class ControlPlane {
         : [`--min-request-timeout=${options.minRequestTimeoutSeconds}`]),
       ...(options.apiServerArgs ?? []),
     ];
-    const cp = new ControlPlane(options.binDir, dir, pki, apiPort, etcdPort, apiServerArgv);
+    const cp = new ControlPlane(options.binDir, dir, pki, `https://${address}:${apiPort}`, etcdPort, apiServerArgv);
     try {
       writeFileSync(cp.kubeconfigPath, cp.kubeconfig(), { mode: 0o600 });
       const etcd = cp.spawn('etcd', [
@@ -136,7 +161,7 @@ export class ControlPlane {
         return res.ok && ((await res.json()) as { health?: string }).health === 'true';
       });
       await cp.startApiServer();
-      if (tier === 2) await cp.startWorkloadControllers();
+      if (tier > 1) await cp.startWorkloadControllers(tier === 2);
     } catch (err) {
       await cp.stop();
       throw err;
@@ -235,7 +260,7 @@ export class ControlPlane {
     await waitUntil(this.apiServer, 'kube-apiserver /readyz', async () => (await this.api('GET', '/readyz')).status === 200);
   }
 
-  private async startWorkloadControllers(): Promise<void> {
+  private async startWorkloadControllers(withKwok: boolean): Promise<void> {
     const kc = this.kubeconfigPath;
     const common = (port: number, name: string): string[] => [
       `--kubeconfig=${kc}`,
@@ -255,6 +280,17 @@ export class ControlPlane {
     ]);
     const schedPort = await freePort();
     const scheduler = this.spawn('kube-scheduler', common(schedPort, 'scheduler'));
+    await waitUntil(kcm, 'kube-controller-manager /healthz', () => selfSignedOk(kcmPort));
+    await waitUntil(scheduler, 'kube-scheduler /healthz', () => selfSignedOk(schedPort));
+    // Pods in `default` would be refused until the controller-manager has created its ServiceAccount.
+    await waitUntil(kcm, 'ServiceAccount default/default', async () => {
+      return (await this.api('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200;
+    });
+    if (withKwok) await this.startKwok();
+  }
+
+  private async startKwok(): Promise<void> {
+    const kc = this.kubeconfigPath;
     // kwok always loads $KWOK_WORKDIR/kwok.yaml (default ~/.kwok); an empty work dir keeps a developer's
     // own stages out, so v0.7's built-in ones apply.
     const kwok = this.spawn(
@@ -269,8 +305,6 @@ export class ControlPlane {
       ],
       { ...process.env, KWOK_WORKDIR: join(this.dir, 'kwok') },
     );
-    await waitUntil(kcm, 'kube-controller-manager /healthz', () => selfSignedOk(kcmPort));
-    await waitUntil(scheduler, 'kube-scheduler /healthz', () => selfSignedOk(schedPort));
 
     const created = await this.api('POST', '/api/v1/nodes', fakeNode());
     if (created.status !== 201) throw new Error(`creating Node ${FAKE_NODE}: ${created.status} ${created.body}`);
@@ -278,10 +312,6 @@ export class ControlPlane {
       const res = await this.api('GET', `/api/v1/nodes/${FAKE_NODE}`);
       const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    });
-    // Pods in `default` would be refused until the controller-manager has created its ServiceAccount.
-    await waitUntil(kcm, 'ServiceAccount default/default', async () => {
-      return (await this.api('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200;
     });
   }
 

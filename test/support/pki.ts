@@ -18,12 +18,21 @@ export interface KeyPairPem {
 
 export interface Pki {
   caPem: string;
-  /** Serving certificate for 127.0.0.1 and localhost. */
+  /** Serving certificate for 127.0.0.1, localhost and the extra addresses asked for. */
   apiServer: KeyPairPem;
   /** CN=admin, O=system:masters: may do anything, like kind's admin kubeconfig. */
   admin: KeyPairPem;
   serviceAccountKeyPem: string;
   serviceAccountPubPem: string;
+  /** A client certificate from the same CA, e.g. `CN=system:node:n, O=system:nodes` for a kubelet. */
+  client(subject: string): Promise<KeyPairPem>;
+  /** A serving certificate from the same CA for these IP addresses and DNS names. */
+  server(subject: string, names: { ips?: string[]; dns?: string[] }): Promise<KeyPairPem>;
+}
+
+export interface PkiOptions {
+  /** More IP addresses the API server serves on (a real node reaches it on the pods' bridge). */
+  readonly apiServerIps?: readonly string[];
 }
 
 async function keyPair(): Promise<CryptoKeyPair> {
@@ -64,7 +73,7 @@ async function issue(
   return { certPem: cert.toString('pem'), keyPem: privatePem(keys.privateKey) };
 }
 
-export async function createPki(): Promise<Pki> {
+export async function createPki(options: PkiOptions = {}): Promise<Pki> {
   const caKeys = await keyPair();
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     ...validity(),
@@ -78,12 +87,14 @@ export async function createPki(): Promise<Pki> {
   });
   const ca = { cert: caCert, keys: caKeys };
   // Go's TLS client only matches an IP host against an IP SAN, never against a CN or DNS name.
-  const apiServer = await issue(ca, 'CN=kube-apiserver', x509.ExtendedKeyUsage.serverAuth, [
-    new x509.SubjectAlternativeNameExtension([
-      { type: 'ip', value: '127.0.0.1' },
-      { type: 'dns', value: 'localhost' },
-    ]),
-  ]);
+  const server = (subject: string, names: { ips?: string[]; dns?: string[] }) =>
+    issue(ca, subject, x509.ExtendedKeyUsage.serverAuth, [
+      new x509.SubjectAlternativeNameExtension([
+        ...(names.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
+        ...(names.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+      ]),
+    ]);
+  const apiServer = await server('CN=kube-apiserver', { ips: ['127.0.0.1', ...(options.apiServerIps ?? [])], dns: ['localhost', 'kubernetes.default.svc'] });
   const admin = await issue(ca, 'CN=admin, O=system:masters', x509.ExtendedKeyUsage.clientAuth, []);
   const saKeys = await keyPair();
   const saPub = KeyObject.from(saKeys.publicKey).export({ format: 'pem', type: 'spki' }).toString();
@@ -93,5 +104,7 @@ export async function createPki(): Promise<Pki> {
     admin,
     serviceAccountKeyPem: privatePem(saKeys.privateKey),
     serviceAccountPubPem: saPub,
+    client: (subject) => issue(ca, subject, x509.ExtendedKeyUsage.clientAuth, []),
+    server,
   };
 }
