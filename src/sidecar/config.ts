@@ -5,6 +5,7 @@
 // state, limiter tokens and pool.
 import { readFile } from 'node:fs/promises';
 import { formatProblem, parseIntegrations } from '../api/documents.ts';
+import { ANNOTATION_INTEGRATIONS } from '../api/names.ts';
 import { Integration, integrationKey, type IntegrationContext } from './integration.ts';
 
 export class ConfigError extends Error {
@@ -54,7 +55,7 @@ export class IntegrationTable {
   whyUnknown(name: string): string {
     const only = this.context.only;
     if (only && !only.has(name)) {
-      return `integration ${JSON.stringify(name)} is not selected for this pod; it serves ${[...only].join(', ') || 'none'} (pod annotation breakwater.dev/integrations)`;
+      return `integration ${JSON.stringify(name)} is not selected for this pod; it serves ${[...only].join(', ') || 'none'} (pod annotation ${ANNOTATION_INTEGRATIONS})`;
     }
     if (this.current.size === 0) {
       return `no integration named ${JSON.stringify(name)}: none is configured yet (no valid ExternalIntegration in this namespace, or the config has not reached the pod yet)`;

@@ -356,8 +356,8 @@ async function selfSignedOk(port: number): Promise<boolean> {
 }
 
 /** Polls check until it returns true; fails fast with the log tail when the process dies. */
-async function waitUntil(proc: Managed, what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+export async function waitUntil(proc: Managed, what: string, check: () => Promise<boolean>, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   let lastError = '';
   for (;;) {
     if (!isRunning(proc)) throw new Error(`${proc.name} exited while waiting for ${what}:\n${logTail(proc)}`);
@@ -367,7 +367,7 @@ async function waitUntil(proc: Managed, what: string, check: () => Promise<boole
       lastError = String(err);
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${READY_TIMEOUT_MS / 1000}s waiting for ${what} ${lastError}\n${logTail(proc)}`);
+      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} ${lastError}\n${logTail(proc)}`);
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }

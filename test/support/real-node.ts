@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { ControlPlane } from './control-plane.ts';
-import { freePort, isRunning, logTail, startProcess, stopProcess, type Managed } from './processes.ts';
+import { waitUntil, type ControlPlane } from './control-plane.ts';
+import { freePort, isRunning, startProcess, stopProcess, type Managed } from './processes.ts';
 
 const run = promisify(execFile);
 const DOWN = fileURLToPath(new URL('../../hack/pods/down.sh', import.meta.url));
@@ -31,7 +31,6 @@ export const CONTAINERD_SOCKET = join(NODE_STATE, 'containerd.sock');
 /** The sandbox image containerd runs in every pod (hack/pods/test-images.sh builds it). */
 const PAUSE_IMAGE = 'breakwater.local/pause:3.10';
 
-const READY_TIMEOUT_MS = 120_000;
 
 /** Removes whatever an earlier node left, then creates the bridge the control plane will listen on. */
 export async function prepareNodeNetwork(): Promise<void> {
@@ -149,7 +148,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 `,
     );
     const containerd = this.spawn('containerd', 'containerd', ['--config', dir('containerd.toml')]);
-    await waitFor(containerd, 'containerd', async () => {
+    await waitUntil(containerd, 'containerd', async () => {
       await run('ctr', ['-a', CONTAINERD_SOCKET, 'version'], { timeout: 5_000 });
       return true;
     });
@@ -230,26 +229,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       `--hostname-override=${NODE_NAME}`,
       '--v=1',
     ]);
-    await waitFor(kubelet, `Node ${NODE_NAME} Ready`, async () => {
+    await waitUntil(kubelet, `Node ${NODE_NAME} Ready`, async () => {
       const res = await this.cp.api('GET', `/api/v1/nodes/${NODE_NAME}`);
       if (res.status !== 200) return false;
       const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     });
-  }
-}
-
-async function waitFor(proc: Managed, what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = '';
-  for (;;) {
-    if (!isRunning(proc)) throw new Error(`${proc.name} exited while waiting for ${what}:\n${logTail(proc)}`);
-    try {
-      if (await check()) return;
-    } catch (error) {
-      last = String(error);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${last}\n${logTail(proc)}`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
