@@ -21,7 +21,7 @@ describe('assess', () => {
     expect(r.ready).toBe(true);
   });
 
-  it('names each missing Secret with its field path', () => {
+  it('names each missing Secret with its field path, and still hands the valid document to the sidecars', () => {
     const r = assess(
       stored({
         upstream: { url: 'https://api.stripe.com', tls: { caSecretRef: { name: 'ca', key: 'ca.crt' } } },
@@ -33,7 +33,9 @@ describe('assess', () => {
       ready: false,
       reason: 'SecretNotFound',
       message:
-        'spec.upstream.tls.caSecretRef.name: Secret "ca" not found in namespace "shop"; spec.auth.secretRef.name: Secret "k" not found in namespace "shop"',
+        'spec.upstream.tls.caSecretRef.name: Secret "ca" not found in namespace "shop"; spec.auth.secretRef.name: Secret "k" not found in namespace "shop"; ' +
+        'calls get 503 credentials_unavailable until it exists',
+      document: expect.objectContaining({ metadata: { name: 'stripe', namespace: 'shop' } }),
     });
   });
 

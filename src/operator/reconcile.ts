@@ -1,7 +1,7 @@
 // The Reconciler: one namespace at a time, from the informers' current state (never from an event):
 // 1. assess every ExternalIntegration: the API validator, then that each Secret it names exists (by
 //    metadata only; no value is ever read);
-// 2. render the ready ones into ConfigMap `breakwater-integrations`, the exact document stream
+// 2. render the valid ones into ConfigMap `breakwater-integrations`, the exact document stream
 //    `breakwater sidecar --config` reads, by server-side apply with a content-hash annotation; a
 //    namespace whose last integration went keeps the ConfigMap with an empty stream, so mounted pods
 //    drop the integrations instead of keeping stale ones;
@@ -91,9 +91,10 @@ export class WriteMemo {
   }
 }
 
+/** Whether one integration is ready, and the document the sidecars get when its spec is valid. */
 export type Readiness =
   | { readonly ready: true; readonly document: ExternalIntegration }
-  | { readonly ready: false; readonly reason: string; readonly message: string };
+  | { readonly ready: false; readonly reason: string; readonly message: string; readonly document?: ExternalIntegration };
 
 /**
  * What the sidecar gets for one stored resource: apiVersion, kind, name, namespace and spec. Server
@@ -121,10 +122,13 @@ export function assess(stored: StoredIntegration, secretExists: (name: string) =
   const missing = secretRefs(result.value.spec).filter((ref) => !secretExists(ref.name));
   if (missing.length > 0) {
     const namespace = stored.metadata.namespace ?? '';
+    // Still served, so the app is told what is wrong instead of getting 404 unknown_integration, and
+    // the Secret's mount (optional) fills in when it is created.
     return {
       ready: false,
       reason: REASON_SECRET_NOT_FOUND,
-      message: missing.map(({ path, name }) => `${path}: Secret "${name}" not found in namespace "${namespace}"`).join('; '),
+      message: `${missing.map(({ path, name }) => `${path}: Secret "${name}" not found in namespace "${namespace}"`).join('; ')}; calls get 503 credentials_unavailable until it exists`,
+      document: result.value,
     };
   }
   return { ready: true, document: result.value };
@@ -170,8 +174,8 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
   const assessed = items.map((stored) => ({ stored, readiness: assess(stored, secretExists) }));
 
   // The ConfigMap first: Ready=True promises the integration is in it.
-  const ready = assessed.flatMap(({ readiness }) => (readiness.ready ? [readiness.document] : []));
-  const text = renderIntegrations(ready);
+  const served = assessed.flatMap(({ readiness }) => (readiness.document ? [readiness.document] : []));
+  const text = renderIntegrations(served);
   const hash = contentHash(text);
   const existing = deps.configMaps.get(namespace, CONFIG_MAP_NAME);
   const upToDate =
@@ -187,7 +191,7 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
       signal,
     );
     deps.memo.wroteConfigMap(namespace, existing, hash);
-    deps.logger.info({ namespace, integrations: ready.length, hash }, 'rendered ConfigMap');
+    deps.logger.info({ namespace, integrations: served.length, hash }, 'rendered ConfigMap');
   }
 
   deps.memo.keepOnly(namespace, items);

@@ -514,7 +514,7 @@ describe('a pod that starts before its integrations exist', () => {
     expect(reply.body).toContain('none is configured yet');
   });
 
-  it('serves an integration created after the pod, and says a Secret it names needs a pod restart', async () => {
+  it('serves an integration created after the pod, says a Secret it names needs a restart, and one that does not exist yet', async () => {
     await k('create', 'secret', 'generic', 'late-key', '-n', NS, '--from-literal=token=late-token');
     await ok(
       kubectl,
@@ -534,6 +534,17 @@ describe('a pod that starts before its integrations exist', () => {
     expect(reply.body).toContain('restart the pod');
     expect(isReady(await getJson<Pod>('pod', pod.metadata.name, '-n', NS))).toBe(true);
 
+    // Named by no pod yet, and its Secret does not exist: the restarted pod mounts it (optional).
+    await ok(
+      kubectl,
+      ['apply', '-f', '-'],
+      integration('no-secret-yet', NS, { upstream: { url: vendorUrl }, auth: { secretRef: { name: 'absent-key', key: 'token' } } }),
+    );
+    await eventually('no-secret-yet SecretNotFound', async () => {
+      const xi = await getJson<{ status?: { conditions?: { reason: string; message: string }[] } }>('xi', 'no-secret-yet', '-n', NS);
+      const condition = xi.status?.conditions?.[0];
+      return { done: condition?.reason === 'SecretNotFound' && condition.message.includes('credentials_unavailable') ? condition : undefined, seen: xi.status };
+    });
     await k('rollout', 'restart', 'deployment/early', '-n', NS);
     await k('rollout', 'status', 'deployment/early', '-n', NS, '--timeout=55s');
     const restarted = await readyPod(NS, 'app=early');
@@ -550,6 +561,23 @@ describe('a pod that starts before its integrations exist', () => {
     );
     expect(served.body).toContain('"ok":true');
     expect(seen.slice(before).at(-1)?.authorization).toBe('Bearer late-token');
+
+    // What the status says, the app is told: the Secret does not exist; once it does, calls go out.
+    const missing = await call(NS, restarted.metadata.name, 'http://127.0.0.1:15080/no-secret-yet/x');
+    expect(missing.status).toBe(503);
+    expect(JSON.parse(missing.body)).toMatchObject({ error: 'credentials_unavailable', integration: 'no-secret-yet' });
+    expect(missing.body).toContain('secret absent-key does not exist');
+    await k('create', 'secret', 'generic', 'absent-key', '-n', NS, '--from-literal=token=now-here');
+    await eventually(
+      'served once the Secret exists',
+      async () => {
+        const r = await call(NS, restarted.metadata.name, 'http://127.0.0.1:15080/no-secret-yet/x');
+        return { done: r.status === 200 ? r : undefined, seen: r.status };
+      },
+      90_000,
+      1_000,
+    );
+    expect(seen.at(-1)?.authorization).toBe('now-here');
   });
 });
 
