@@ -2,7 +2,8 @@
 // from src/api/errors.ts, Retry-After where known, x-breakwater-attempts after any attempt, or the
 // integration's fallback where it replaces the error. Whatever of the request body is still to come is
 // read and dropped, so the caller gets to read the answer.
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
 import { ATTEMPTS_HEADER } from '../api/names.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
@@ -46,6 +47,21 @@ export interface ErrorTarget {
 /** DESIGN's error JSON. */
 export function errorBody(error: SidecarError, integration: string): Buffer {
   return Buffer.from(JSON.stringify({ error: error.code, integration, message: error.message }));
+}
+
+/**
+ * For a connection with no response object: a request Node did not parse, or a CONNECT, which Node
+ * hands over as a bare socket. The status line is written by hand and the connection closed.
+ */
+export function writeRawError(socket: Duplex, error: SidecarError): void {
+  const body = errorBody(error, '');
+  const status = SIDECAR_ERRORS[error.code].status;
+  socket.end(
+    Buffer.concat([
+      Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
+      body,
+    ]),
+  );
 }
 
 /** Writes the response and returns the call's outcome label: `fallback` or the error code. */

@@ -245,10 +245,6 @@ export async function forward(
   const ex = new Exchange(integration, method, target.path, context);
   (res as TrackedResponse)[kExchange] = ex;
   try {
-    if (method === 'CONNECT') {
-      ex.outcome = toErrorResponse(res, { code: 'bad_request', message: 'CONNECT is not proxied' }, { name: integration.name, attempts: 0 });
-      return;
-    }
     if (!integration.secretsAvailable) {
       const message = `cannot read the ${integration.unavailableSecrets().join(' or the ')}; the vendor is not called`;
       ex.outcome = toErrorResponse(res, { code: 'credentials_unavailable', message }, { name: integration.name, attempts: 0 });

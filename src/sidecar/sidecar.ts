@@ -2,15 +2,15 @@
 // credentials), the admin server, the integrations table and its file watch. Used by
 // `breakwater sidecar`, by the tests and by the benchmark, in-process.
 import { readFile } from 'node:fs/promises';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { SIDECAR_ERRORS } from '../api/errors.ts';
-import { PROXY_HOST } from '../api/names.ts';
+import type { Duplex } from 'node:stream';
+import { PROXY_HOST, proxyBaseUrl } from '../api/names.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
-import { errorBody, toErrorResponse } from './error-response.ts';
+import { toErrorResponse, writeRawError } from './error-response.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -91,15 +91,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       socket.destroy();
       return;
     }
-    // No request was parsed, so there is no response object: the status line is written by hand.
-    const body = errorBody({ code: 'bad_request', message: `malformed HTTP request: ${error.code ?? error.message}` }, '');
-    const status = SIDECAR_ERRORS.bad_request.status;
-    socket.end(
-      Buffer.concat([
-        Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
-        body,
-      ]),
-    );
+    writeRawError(socket, { code: 'bad_request', message: `malformed HTTP request: ${error.code ?? error.message}` });
+  });
+  // Node hands a CONNECT to this event, never to the request handler, and without a listener it
+  // closes the connection without a word. The proxy serves paths, not tunnels.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const base = proxyBaseUrl((server.address() as AddressInfo).port);
+    writeRawError(socket, { code: 'bad_request', message: `CONNECT is not proxied: call ${base}/<integration>/<path> over plain HTTP instead` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

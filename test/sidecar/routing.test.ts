@@ -69,6 +69,19 @@ describe('routing', () => {
     expect(vendor.requests.some((r) => r.url.includes('admin'))).toBe(false);
   });
 
+  it.each([
+    ['an authority', 'api.stripe.com:443'],
+    ['an integration path', '/payments/x'],
+  ])('answers a CONNECT to %s with 400 bad_request and a reason, without calling a vendor', async (_, target) => {
+    const before = vendor.requests.length;
+    const raw = await rawRequest(h.sidecar.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    expect(raw).toMatch(/^HTTP\/1.1 400 /);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    expect(body).toMatchObject({ error: 'bad_request' });
+    expect(body.message).toMatch(/CONNECT is not proxied/);
+    expect(vendor.requests.length).toBe(before);
+  });
+
   it('answers 400 bad_request to a malformed HTTP request', async () => {
     const raw = await rawRequest(h.sidecar.port, 'GET /payments/x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n');
     expect(raw).toMatch(/^HTTP\/1.1 400 /);
