@@ -52,6 +52,8 @@ export const READY_PATH = '/readyz';
 export const METRICS_PATH = '/metrics';
 /** Response header: how many times the sidecar sent the call to the vendor. */
 export const ATTEMPTS_HEADER = 'x-breakwater-attempts';
+/** Response header on a served fallback: the error it stands in for (circuit_open, …). */
+export const FALLBACK_HEADER = 'x-breakwater-fallback';
 
 /** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
 export const WEBHOOK_PATH = '/mutate-pods';

@@ -12,7 +12,7 @@ import {
 } from './defaults.ts';
 import { DURATION_PATTERN, isDuration, parseDuration } from './duration.ts';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.ts';
-import { API_VERSION, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
+import { API_VERSION, FALLBACK_HEADER, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
 import { celOr, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
 
 const d = DEFAULTS;
@@ -412,8 +412,7 @@ const Fallback = Type.Object(
   },
   {
     additionalProperties: false,
-    description:
-      'Response served instead of circuit_open, upstream_unreachable and deadline_exceeded. None unless given.',
+    description: `Response served instead of circuit_open, upstream_unreachable and deadline_exceeded, with the header ${FALLBACK_HEADER} naming the one it replaces. None unless given.`,
   },
 );
 
