@@ -132,6 +132,14 @@ export class CompiledPolicy {
     return call.race(this.limiter ? this.limited(call, attempt, request, retrying) : this.admitted(call, attempt, request, retrying));
   }
 
+  /**
+   * The breaker's state as a caller meets it. Cockatiel leaves an open breaker open until the next
+   * call; once halfOpenAfter has passed, that call is the probe, so the circuit is half-open already.
+   */
+  circuitState(): CircuitState {
+    return this.msUntilHalfOpen() === 0 ? CircuitState.HalfOpen : this.breaker.state;
+  }
+
   /** Milliseconds until an open circuit lets a probe through, or undefined when it is not open. */
   msUntilHalfOpen(): number | undefined {
     if (this.breaker.state !== CircuitState.Open) return undefined;

@@ -75,17 +75,20 @@ export class Integration implements HeaderRules {
     const m = context.metrics;
     this.metrics = m.forIntegration(this.name);
     const labels = { integration: this.name };
-    m.circuitState.set(labels, CIRCUIT_GAUGE[STATE_NAMES[this.policy.breaker.state]]);
     this.subscriptions = [
       this.policy.breaker.onStateChange((state) => {
         const to = STATE_NAMES[state];
-        m.circuitState.set(labels, CIRCUIT_GAUGE[to]);
         m.circuitTransitions.inc({ integration: this.name, to });
         this.logger.warn({ circuit: to }, `circuit ${to}`);
       }),
       this.policy.onRetry(() => m.retries.inc(labels)),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
+  }
+
+  /** The breaker's state for the circuit_state gauge. */
+  get circuitGauge(): number {
+    return CIRCUIT_GAUGE[STATE_NAMES[this.policy.circuitState()]];
   }
 
   /** The credential header's value, read from the (possibly rotated) Secret file. */

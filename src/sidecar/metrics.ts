@@ -13,6 +13,9 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Circuit state gauge values (DESIGN): 0 closed, 1 half-open, 2 open. */
 export const CIRCUIT_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
+/** The circuit state of each integration in service, as gauge values, read at every scrape. */
+export type CircuitStates = () => Iterable<readonly [integration: string, value: number]>;
+
 export class SidecarMetrics {
   readonly requests: Counter<'integration' | 'method' | 'code_class' | 'outcome'>;
   readonly requestDuration: Histogram<'integration' | 'outcome'>;
@@ -25,7 +28,7 @@ export class SidecarMetrics {
   readonly fallbacks: Counter<'integration'>;
   readonly configReloads: Counter<'result'>;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, circuitStates: CircuitStates = () => []) {
     const registers = [registry];
     const p = METRIC_PREFIX;
     this.requests = new Counter({
@@ -49,11 +52,17 @@ export class SidecarMetrics {
       registers,
     });
     this.retries = new Counter({ name: `${p}retries_total`, help: 'Retries sent.', labelNames: ['integration'], registers });
+    // Read at scrape time rather than set on the breaker's events: an open breaker only turns
+    // half-open when a call arrives, so an idle integration would report open long after
+    // halfOpenAfter let the next call through as the probe.
     this.circuitState = new Gauge({
       name: `${p}circuit_state`,
-      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
+      help: 'Circuit breaker state: 0 closed, 1 half-open (also: open, but the next call will be the probe), 2 open.',
       labelNames: ['integration'],
       registers,
+      collect() {
+        for (const [integration, value] of circuitStates()) this.set({ integration }, value);
+      },
     });
     this.circuitTransitions = new Counter({
       name: `${p}circuit_transitions_total`,

@@ -28,8 +28,8 @@ export interface Sidecar {
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const logger = options.logger;
   const registry = options.registry ?? createRegistry();
-  const metrics = new SidecarMetrics(registry);
-  const table = new IntegrationTable({
+  const metrics: SidecarMetrics = new SidecarMetrics(registry, () => table.circuitStates());
+  const table: IntegrationTable = new IntegrationTable({
     ...(options.integrations && { only: new Set(options.integrations) }),
     secretsDir: options.secretsDir,
     secretPollMs: options.secretPollMs ?? SIDECAR_DEFAULTS.secretPollMs,
