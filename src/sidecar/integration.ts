@@ -46,6 +46,8 @@ export class Integration implements HeaderRules {
   readonly upstream: Upstream;
   readonly metrics: IntegrationMetrics;
   readonly logger: Logger;
+  /** Attempts are logged one by one (`--log-level debug`). */
+  readonly logsAttempts: boolean;
   readonly idempotencyHeader: string;
   readonly authHeader: string | undefined;
   readonly fallback: PreparedFallback | undefined;
@@ -58,6 +60,7 @@ export class Integration implements HeaderRules {
     this.key = key;
     this.spec = resolveSpec(doc.spec);
     this.logger = context.logger.child({ integration: this.name });
+    this.logsAttempts = this.logger.isLevelEnabled('debug');
     this.policy = new CompiledPolicy(this.spec, context.policy);
     this.upstream = new Upstream(this.spec, {
       secretsDir: context.secretsDir,

@@ -21,6 +21,7 @@ export class SidecarMetrics {
   readonly requestDuration: Histogram<'integration' | 'outcome'>;
   readonly attemptDuration: Histogram<'integration' | 'outcome'>;
   readonly retries: Counter<'integration'>;
+  readonly retryBudgetExhausted: Counter<'integration'>;
   readonly circuitState: Gauge<'integration'>;
   readonly circuitTransitions: Counter<'integration' | 'to'>;
   readonly rateLimited: Counter<'integration'>;
@@ -52,6 +53,12 @@ export class SidecarMetrics {
       registers,
     });
     this.retries = new Counter({ name: `${p}retries_total`, help: 'Retries sent.', labelNames: ['integration'], registers });
+    this.retryBudgetExhausted = new Counter({
+      name: `${p}retry_budget_exhausted_total`,
+      help: 'Calls not retried because the retry budget was spent; the caller got the last attempt\'s outcome.',
+      labelNames: ['integration'],
+      registers,
+    });
     // Read at scrape time rather than set on the breaker's events: an open breaker only turns
     // half-open when a call arrives, so an idle integration would report open long after
     // halfOpenAfter let the next call through as the probe.
@@ -130,6 +137,11 @@ export class IntegrationMetrics {
     this.metrics.rateLimited.inc({ integration: this.name });
   }
 
+  retryBudgetExhausted(): void {
+    if (this.removed) return;
+    this.metrics.retryBudgetExhausted.inc({ integration: this.name });
+  }
+
   attempt(outcome: 'response' | 'error', seconds: number): void {
     if (this.removed) return;
     (this.attemptChildren[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
@@ -145,6 +157,6 @@ export class IntegrationMetrics {
     for (const outcome of this.durationChildren.keys()) m.requestDuration.remove(this.name, outcome);
     for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
     for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);
-    for (const metric of [m.retries, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
+    for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
   }
 }
