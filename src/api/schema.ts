@@ -371,7 +371,8 @@ const RateLimit = Type.Object(
   },
   {
     additionalProperties: false,
-    description: 'Token bucket in front of the vendor. None unless given.',
+    description:
+      'Token bucket in front of the vendor, per pod: each sidecar keeps its own, so N replicas of the app send up to N times `requests` per `per` (divide a vendor quota by the replica count). None unless given.',
     ...withRules([
       {
         cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",
