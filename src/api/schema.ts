@@ -13,7 +13,7 @@ import {
 import { DURATION_PATTERN, isDuration, parseDuration } from './duration.ts';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.ts';
 import { API_VERSION, FALLBACK_HEADER, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
-import { celOr, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
+import { celOr, celWithDurations, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
 
 const d = DEFAULTS;
 const list = (values: readonly (string | number)[]) => values.join(', ');
@@ -33,7 +33,7 @@ function withRules(rules: Rule[]) {
 
 /** Every duration field carries this rule and this message; the field reference reads them to tell durations apart. */
 export const positiveDuration: Rule = {
-  cel: "duration(self) > duration('0s')",
+  cel: celWithDurations(['self'], "duration(self) > duration('0s')"),
   message: 'must be greater than 0',
   holds: (self: string) => !isDuration(self) || parseDuration(self) > 0,
 };
@@ -168,7 +168,10 @@ const Timeouts = Type.Object(
     description: 'How long to wait for the vendor.',
     ...withRules([
       {
-        cel: `duration(${celOr('perAttempt', d.timeouts.perAttempt)}) <= duration(${celOr('total', d.timeouts.total)})`,
+        cel: celWithDurations(
+          [celOr('perAttempt', d.timeouts.perAttempt), celOr('total', d.timeouts.total)],
+          `duration(${celOr('perAttempt', d.timeouts.perAttempt)}) <= duration(${celOr('total', d.timeouts.total)})`,
+        ),
         fieldPath: '.perAttempt',
         message: 'must not exceed timeouts.total',
         holds: (self: { perAttempt?: string; total?: string }) =>
@@ -203,7 +206,10 @@ const Backoff = Type.Object(
     description: 'Exponential backoff between attempts.',
     ...withRules([
       {
-        cel: `duration(${celOr('initial', d.retry.backoff.initial)}) <= duration(${celOr('max', d.retry.backoff.max)})`,
+        cel: celWithDurations(
+          [celOr('initial', d.retry.backoff.initial), celOr('max', d.retry.backoff.max)],
+          `duration(${celOr('initial', d.retry.backoff.initial)}) <= duration(${celOr('max', d.retry.backoff.max)})`,
+        ),
         fieldPath: '.initial',
         message: 'must not exceed backoff.max',
         holds: (self: { initial?: string; max?: string }) =>
