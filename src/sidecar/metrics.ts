@@ -28,6 +28,7 @@ export class SidecarMetrics {
   readonly bulkheadRejected: Counter<'integration'>;
   readonly fallbacks: Counter<'integration'>;
   readonly configReloads: Counter<'result'>;
+  readonly unknownIntegration: Counter;
 
   constructor(registry: Registry, circuitStates: CircuitStates = () => []) {
     const registers = [registry];
@@ -81,6 +82,12 @@ export class SidecarMetrics {
     this.bulkheadRejected = new Counter({ name: `${p}bulkhead_rejected_total`, help: 'Calls rejected by a full bulkhead.', labelNames: ['integration'], registers });
     this.fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Fallback responses served.', labelNames: ['integration'], registers });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config loads, by result.', labelNames: ['result'], registers });
+    // No label for the name: it comes from the caller, so its values would be unbounded.
+    this.unknownIntegration = new Counter({
+      name: `${p}unknown_integration_total`,
+      help: 'Calls answered 404 unknown_integration: the path names no integration this sidecar serves (a typo, or one the pod was not given).',
+      registers,
+    });
   }
 
   forIntegration(name: string): IntegrationMetrics {

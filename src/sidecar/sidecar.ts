@@ -16,6 +16,9 @@ import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
 import { route } from './router.ts';
 
+/** Distinct unknown names logged between two config loads. */
+const MAX_UNKNOWN_LOGGED = 32;
+
 export interface Sidecar {
   readonly port: number;
   readonly adminPort: number;
@@ -60,6 +63,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
   };
 
+  const unknownLogged = new Set<string>();
   let inFlight = 0;
   let idle: (() => void) | undefined;
   let draining = false;
@@ -79,7 +83,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
     const integration = table.get(target.name);
     if (integration === undefined) {
-      toErrorResponse(res, { code: 'unknown_integration', message: table.whyUnknown(target.name) }, { name: target.name, attempts: 0 });
+      const message = table.whyUnknown(target.name);
+      metrics.unknownIntegration.inc();
+      // Once per name until the next config load: an app that calls a misspelt name in a loop must not
+      // flood the log, and the name's set of the log stays bounded.
+      if (!unknownLogged.has(target.name) && unknownLogged.size < MAX_UNKNOWN_LOGGED) {
+        unknownLogged.add(target.name);
+        logger.warn({ integration: target.name }, `answered 404 unknown_integration: ${message}`);
+      }
+      toErrorResponse(res, { code: 'unknown_integration', message }, { name: target.name, attempts: 0 });
       return;
     }
     void forward(req, res, integration, target, context);
@@ -140,6 +152,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return;
     }
     metrics.configReloads.inc({ result: 'success' });
+    unknownLogged.clear();
     logger.info({ config: options.configPath, integrations: table.names() }, 'config reloaded');
   };
   const watcher: ConfigWatcher = watchConfig(
