@@ -152,6 +152,7 @@ export async function operator(argv: readonly string[]): Promise<number> {
         version: VERSION,
       },
       informer,
+      identity,
       logger,
       registry,
     }),

@@ -73,6 +73,11 @@ export const CONDITION_READY = 'Ready';
 export const REASON_CONFIGURED = 'Configured';
 export const REASON_INVALID_SPEC = 'InvalidSpec';
 export const REASON_SECRET_NOT_FOUND = 'SecretNotFound';
+/** Reasons of the Warning Events the webhook records on a pod's controller (admission warnings are not seen there). */
+export const REASON_SIDECAR_NOT_INJECTED = 'SidecarNotInjected';
+export const REASON_INJECTED_WITH_WARNINGS = 'InjectedWithWarnings';
+/** `action` of those Events. */
+export const EVENT_ACTION_ADMIT = 'Admit';
 export const ENV_PREFIX = 'BREAKWATER_';
 /** Base URL of the proxy, set in every app container next to the per-integration variables. */
 export const ENV_PROXY_URL = `${ENV_PREFIX}URL`;
