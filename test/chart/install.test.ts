@@ -197,12 +197,8 @@ describe('helm install', () => {
     adminPort = await freePort();
     const webhookPort = await freePort();
     webhookUrl = `https://127.0.0.1:${webhookPort}${WEBHOOK_PATH}`;
-    // What a cluster admin does to reach an operator outside the cluster: the chart's webhook now
-    // calls the URL instead of the Service (no caBundle yet; the operator patches it in).
-    await ok(kubectl, [
-      'patch', 'mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME, '--type=json',
-      '-p', JSON.stringify([{ op: 'remove', path: '/webhooks/0/clientConfig/service' }, { op: 'add', path: '/webhooks/0/clientConfig/url', value: webhookUrl }]),
-    ]);
+    // Nothing patched by hand: with --webhook-url the operator itself moves the chart's webhook from
+    // the Service to the URL.
 
     const container = only<V1Deployment>(rendered, 'Deployment').spec?.template.spec?.containers[0] as V1Container;
     const args = (container.args ?? []).map((a) =>
@@ -221,6 +217,15 @@ describe('helm install', () => {
       return { done: res?.status === 200 ? true : undefined, seen: res ? `${res.status} ${await res.text()}` : 'no answer' };
     });
     expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
+  });
+
+  it('…which registers the chart\'s webhook by its URL instead of the Service', async () => {
+    const mwc = await eventually('the webhook registered by URL', async () => {
+      const m = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+      return { done: m?.webhooks?.[0]?.clientConfig.url === webhookUrl ? m : undefined, seen: m?.webhooks?.[0]?.clientConfig };
+    });
+    expect(mwc.webhooks).toHaveLength(1);
+    expect(mwc.webhooks?.[0]?.clientConfig.service).toBeUndefined();
   });
 
   it('…which creates its webhook certificate and puts its CA in the caBundle', async () => {
@@ -272,6 +277,33 @@ describe('helm install', () => {
     }, 30_000, 1_000);
     const app = created.spec?.containers.find((c) => c.name === 'app');
     expect(app?.env?.map((e) => e.name)).toContain(integrationEnvVar('stripe'));
+  });
+
+  it('helm upgrade with changed values keeps the URL registration, its caBundle and injection working', async () => {
+    const before = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+    const r = await helm(['upgrade', RELEASE, CHART_DIR, '--namespace', NS, '--reuse-values', '--set', 'webhook.timeoutSeconds=7', '--set', 'operator.logLevel=debug', '--wait', '--timeout', '120s']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/REVISION: 2/);
+    const after = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+    const webhook = after?.webhooks?.[0];
+    expect(webhook?.timeoutSeconds).toBe(7);
+    expect(webhook?.clientConfig.url).toBe(webhookUrl);
+    expect(webhook?.clientConfig.service).toBeUndefined();
+    expect(webhook?.clientConfig.caBundle).toBe(before?.webhooks?.[0]?.clientConfig.caBundle);
+    const deployment = await getJson<V1Deployment>(['deployment', '-n', NS, only(rendered, 'Deployment').metadata.name]);
+    expect(deployment?.spec?.template.spec?.containers[0]?.args).toContain('--log-level=debug');
+
+    await kubectl(['delete', 'pod', 'shop', '-n', APP_NS, '--ignore-not-found', '--wait=false', '--grace-period=0', '--force']);
+    const created = await eventually('a pod created after the upgrade to be injected', async () => {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shop-2', namespace: APP_NS, annotations: { 'breakwater.dev/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/shop:1' }] } };
+      await kubectl(['delete', 'pod', 'shop-2', '-n', APP_NS, '--ignore-not-found', '--wait=false', '--grace-period=0', '--force']);
+      const c = await kubectl(['create', '-f', '-', '-o', 'json'], JSON.stringify(pod));
+      const p = c.code === 0 ? (JSON.parse(c.stdout) as V1Pod) : undefined;
+      const names = [...(p?.spec?.initContainers ?? []), ...(p?.spec?.containers ?? [])].map((x) => x.name);
+      return { done: names.includes(SIDECAR_CONTAINER_NAME) ? p : undefined, seen: c.code === 0 ? names : c.stderr };
+    }, 30_000, 1_000);
+    expect(created.metadata?.name).toBe('shop-2');
   });
 
   it('denies what the operator does not need, on a real request with its token', async () => {

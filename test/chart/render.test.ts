@@ -232,6 +232,12 @@ describe('value combinations', () => {
     for (const e of exprs) expect(e).toMatch(/\bbreakwater_[a-z_]+/);
   });
 
+  it('webhook.url: registers the webhook by that URL, for an operator run outside the cluster, and no Service target', async () => {
+    const objects = await template('--set', 'webhook.url=https://10.1.2.3:9443/mutate-pods');
+    const clientConfig = only<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration').webhooks?.[0]?.clientConfig;
+    expect(clientConfig).toEqual({ url: 'https://10.1.2.3:9443/mutate-pods' });
+  });
+
   it('container sidecar and a strict webhook: flags, image by digest, Fail, no reinvocation, extra excluded namespaces', async () => {
     const objects = await template('--values', join(CHART_DIR, 'ci', 'container-sidecar-values.yaml'));
     const c = operatorContainer(objects);
