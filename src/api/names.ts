@@ -64,6 +64,21 @@ export const WEBHOOK_SERVICE_NAME = 'breakwater-webhook';
 export const WEBHOOK_CERT_SECRET_NAME = 'breakwater-webhook-certs';
 /** Field manager for everything the operator writes. */
 export const FIELD_MANAGER = 'breakwater-operator';
+/**
+ * Recommended labels on every object the operator creates, so that
+ * `kubectl get configmaps,secrets,leases -A -l app.kubernetes.io/managed-by=breakwater-operator` finds them.
+ */
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_PART_OF = 'app.kubernetes.io/part-of';
+export const LABEL_COMPONENT = 'app.kubernetes.io/component';
+/** LABEL_COMPONENT values. */
+export const COMPONENT_SIDECAR_CONFIG = 'sidecar-config';
+export const COMPONENT_WEBHOOK_CERTIFICATE = 'webhook-certificate';
+export const COMPONENT_LEADER_ELECTION = 'leader-election';
+
+export function managedLabels(component: string): Record<string, string> {
+  return { [LABEL_MANAGED_BY]: FIELD_MANAGER, [LABEL_PART_OF]: 'breakwater', [LABEL_COMPONENT]: component };
+}
 /** The Lease the operator's replicas compete for; only its holder reconciles. */
 export const LEASE_NAME = 'breakwater-operator';
 /** `reportingController` of the Events the operator records. */

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
 import {
+  COMPONENT_WEBHOOK_CERTIFICATE,
   EVENT_REPORTING_CONTROLLER,
   WEBHOOK_CERT_SECRET_NAME,
   WEBHOOK_CONFIGURATION_NAME,
@@ -12,6 +13,7 @@ import {
 } from '../api/names.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { ownedByService } from '../kube/owner.ts';
 import type { InformerOptions } from '../kube/informer.ts';
 import { EXTERNAL_INTEGRATIONS, NAMESPACES, type StoredIntegration, type StoredNamespace } from '../kube/resources.ts';
 import { serverVersion } from '../kube/server-version.ts';
@@ -71,6 +73,7 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
           client: manager.client,
           namespace: options.namespace,
           secretName: WEBHOOK_CERT_SECRET_NAME,
+          metadata: ownedByService(manager.client, options.namespace, WEBHOOK_SERVICE_NAME, COMPONENT_WEBHOOK_CERTIFICATE),
           ...subjectNames(options.namespace, url),
           validityMs: options.certValidityMs,
           caValidityMs: Math.max(DEFAULT_CA_VALIDITY_MS, options.certValidityMs * 3),

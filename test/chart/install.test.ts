@@ -25,6 +25,7 @@ import {
   WEBHOOK_CERT_SECRET_NAME,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_PATH,
+  WEBHOOK_SERVICE_NAME,
 } from '../../src/api/names.ts';
 import { CHART_DIR, helmFor, only, parseManifests, VALUE_COMBINATIONS, type K8sObject } from '../support/helm.ts';
 import { eventually, kubectlFor, ok } from '../support/kube.ts';
@@ -140,6 +141,7 @@ describe('helm install', () => {
       ['get', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
       ['update', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
       ['create', 'secrets', '-n', NS],
+      ['get', `services/${WEBHOOK_SERVICE_NAME}`, '-n', NS],
     ];
     const denied: string[][] = [
       ['get', 'secrets/stripe-key', '-n', APP_NS],
@@ -147,6 +149,7 @@ describe('helm install', () => {
       ['update', 'secrets/other', '-n', NS],
       ['delete', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
       ['get', 'configmaps/app-settings', '-n', APP_NS],
+      ['get', 'services/other', '-n', NS],
       ['delete', `configmaps/${CONFIG_MAP_NAME}`, '-n', APP_NS],
       ['update', 'externalintegrations.breakwater.dev', '-n', APP_NS],
       ['delete', 'externalintegrations.breakwater.dev', '-n', APP_NS],
@@ -170,7 +173,7 @@ describe('helm install', () => {
     const clusterRole = only<V1ClusterRole>(rendered, 'ClusterRole');
     const role = only<V1Role>(rendered, 'Role');
     const names = [...(clusterRole.rules ?? []), ...(role.rules ?? [])].flatMap((r) => r.resourceNames ?? []);
-    expect(new Set(names)).toEqual(new Set([CONFIG_MAP_NAME, WEBHOOK_CONFIGURATION_NAME, LEASE_NAME, WEBHOOK_CERT_SECRET_NAME]));
+    expect(new Set(names)).toEqual(new Set([CONFIG_MAP_NAME, WEBHOOK_CONFIGURATION_NAME, LEASE_NAME, WEBHOOK_CERT_SECRET_NAME, WEBHOOK_SERVICE_NAME]));
   });
 
   it('runs the real operator as the chart ServiceAccount, with the flags the chart renders', async () => {
@@ -326,5 +329,28 @@ describe('helm install', () => {
     expect(log).toContain('admission webhook ready');
     const refused = log.split('\n').filter((line) => /forbidden|\b403\b/i.test(line));
     expect(refused.map((line) => line.slice(0, 400))).toEqual([]);
+  });
+
+  it('helm uninstall takes the certificate Secret and the Lease with it; the labelled ConfigMap stays for the integrations left', async () => {
+    const managedBy = { 'app.kubernetes.io/managed-by': 'breakwater-operator', 'app.kubernetes.io/part-of': 'breakwater' };
+    const owner = { apiVersion: 'v1', kind: 'Service', name: WEBHOOK_SERVICE_NAME };
+    const secret = await getJson<V1Secret>(['secret', '-n', NS, WEBHOOK_CERT_SECRET_NAME]);
+    expect(secret?.metadata?.labels).toMatchObject({ ...managedBy, 'app.kubernetes.io/component': 'webhook-certificate' });
+    expect(secret?.metadata?.ownerReferences).toEqual([expect.objectContaining(owner)]);
+    const lease = await getJson<{ metadata: V1Secret['metadata'] }>(['lease', '-n', NS, LEASE_NAME]);
+    expect(lease?.metadata?.labels).toMatchObject({ ...managedBy, 'app.kubernetes.io/component': 'leader-election' });
+    expect(lease?.metadata?.ownerReferences).toEqual([expect.objectContaining(owner)]);
+
+    const r = await helm(['uninstall', RELEASE, '--namespace', NS, '--wait', '--timeout', '60s']);
+    expect(r.code, r.stderr).toBe(0);
+    await eventually('the garbage collector to delete the Secret and the Lease', async () => {
+      const left = [await getJson(['secret', '-n', NS, WEBHOOK_CERT_SECRET_NAME]), await getJson(['lease', '-n', NS, LEASE_NAME])].filter(Boolean);
+      return { done: left.length === 0 ? true : undefined, seen: left.length };
+    });
+    expect(await getJson(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME])).toBeUndefined();
+    // Pods that run the sidecar still mount it, and the integrations (and the CRD) are the user's.
+    const configMaps = JSON.parse(await ok(kubectl, ['get', 'configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=breakwater-operator', '-o', 'json'])) as { items: V1ConfigMap[] };
+    expect(configMaps.items.map((c) => `${c.metadata?.namespace}/${c.metadata?.name}`)).toContain(`${APP_NS}/${CONFIG_MAP_NAME}`);
+    expect(await getJson(['externalintegration', '-n', APP_NS, 'stripe'])).toBeDefined();
   });
 });
