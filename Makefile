@@ -16,7 +16,7 @@ NODE_STAMP := $(TOOLS_NODE)/node_modules/.bin/node
 export PATH := $(TOOLS_NODE)/node_modules/.bin:$(PATH)
 endif
 
-.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s test-pods build demo bench k8s-tools cluster-up chart-lint image docker-image e2e-kind
+.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s test-promtool test-pods build demo bench k8s-tools promtool cluster-up chart-lint image docker-image e2e-kind
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ k8s-tools: ## Build kube-apiserver, etcd, kwok, helm … into the cache (no-op w
 test-k8s: deps k8s-tools ## CRD, operator and chart suites against a real control plane
 	$(VITEST) --outputFile.json=.reports/k8s.json --project k8s
 
+promtool: ## Build promtool into the cache (no-op when present)
+	bash hack/promtool.sh >/dev/null
+
+test-promtool: deps k8s-tools promtool ## promtool test rules on the chart's alerts, promtool check metrics on both programs' /metrics
+	$(VITEST) --outputFile.json=.reports/promtool.json --project promtool
+
 cluster-up: deps k8s-tools ## Run the test control plane (with a fake node) until Ctrl-C
 	node hack/cluster-up.ts
 
@@ -67,7 +73,7 @@ test-pods: deps k8s-tools image ## Tier 3: the built image in real pods (contain
 	bash hack/pods/test-images.sh $(IMAGES)
 	$(VITEST) --outputFile.json=.reports/pods.json --project pods
 
-test: lint typecheck gen-check test-unit test-k8s test-pods ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes, real pods
+test: lint typecheck gen-check test-unit test-k8s test-promtool test-pods ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes, alerts and metrics, real pods
 
 demo: deps ## A misbehaving vendor, called directly and through the sidecar, side by side (no cluster)
 	node cmd/breakwater.ts demo

@@ -1,13 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects: `unit` and `sidecar` are what `npm test` runs (seconds, loopback only); `k8s` needs the
-// control plane built by hack/k8s-tools.sh, and `pods` a real node and the built image (make test-pods);
-// `make test` runs them all.
+// Five projects: `unit` and `sidecar` are what `npm test` runs (seconds, loopback only); `k8s` needs the
+// control plane built by hack/k8s-tools.sh, `promtool` also promtool (hack/promtool.sh), and `pods` a
+// real node and the built image (make test-pods); `make test` runs them all.
 export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['src/**/*.test.ts', 'cmd/**/*.test.ts', 'hack/**/*.test.ts'] } },
       { test: { name: 'sidecar', include: ['test/sidecar/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'promtool',
+          include: ['test/promtool/**/*.test.ts'],
+          globalSetup: ['test/support/promtool-global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
       {
         test: {
           name: 'k8s',

@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { formatDuration } from '../src/api/duration.ts';
-import { LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT } from '../src/api/names.ts';
+import { COMPONENT_LEADER_ELECTION, LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT, WEBHOOK_SERVICE_NAME } from '../src/api/names.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
+import { ownedByService } from '../src/kube/owner.ts';
 import {
   addIntegrationController,
   admissionWebhook,
@@ -128,7 +129,13 @@ export async function operator(argv: readonly string[]): Promise<number> {
     logger,
     metrics,
     runnables,
-    ...(values['leader-elect'] && { leaderElection: { lease: { namespace, name: LEASE_NAME }, identity, ...election } }),
+    ...(values['leader-elect'] && {
+      leaderElection: {
+        lease: { namespace, name: LEASE_NAME, metadata: ownedByService(client, namespace, WEBHOOK_SERVICE_NAME, COMPONENT_LEADER_ELECTION) },
+        identity,
+        ...election,
+      },
+    }),
   });
   runnables.push(
     adminServer({ host: '0.0.0.0', port: values['admin-port'], registry, logger, notReadyReason: () => manager.notReadyReason() }),
@@ -152,6 +159,7 @@ export async function operator(argv: readonly string[]): Promise<number> {
         version: VERSION,
       },
       informer,
+      identity,
       logger,
       registry,
     }),

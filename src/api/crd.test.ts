@@ -94,3 +94,12 @@ describe('the validator and the CRD agree', () => {
     expect(validateIntegration(fixture.doc).ok).toBe(false);
   });
 });
+
+describe('field descriptions (what kubectl explain shows)', () => {
+  const spec = (openApi.properties as Record<string, Node>).spec!.properties as Record<string, Node>;
+
+  it('says the rate limit is per pod, so replicas multiply it', () => {
+    expect(spec.rateLimit!.description).toMatch(/per pod/);
+    expect(spec.rateLimit!.description).toMatch(/replica/);
+  });
+});

@@ -52,6 +52,8 @@ export const READY_PATH = '/readyz';
 export const METRICS_PATH = '/metrics';
 /** Response header: how many times the sidecar sent the call to the vendor. */
 export const ATTEMPTS_HEADER = 'x-breakwater-attempts';
+/** Response header on a served fallback: the error it stands in for (circuit_open, …). */
+export const FALLBACK_HEADER = 'x-breakwater-fallback';
 
 /** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
 export const WEBHOOK_PATH = '/mutate-pods';
@@ -62,6 +64,21 @@ export const WEBHOOK_SERVICE_NAME = 'breakwater-webhook';
 export const WEBHOOK_CERT_SECRET_NAME = 'breakwater-webhook-certs';
 /** Field manager for everything the operator writes. */
 export const FIELD_MANAGER = 'breakwater-operator';
+/**
+ * Recommended labels on every object the operator creates, so that
+ * `kubectl get configmaps,secrets,leases -A -l app.kubernetes.io/managed-by=breakwater-operator` finds them.
+ */
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_PART_OF = 'app.kubernetes.io/part-of';
+export const LABEL_COMPONENT = 'app.kubernetes.io/component';
+/** LABEL_COMPONENT values. */
+export const COMPONENT_SIDECAR_CONFIG = 'sidecar-config';
+export const COMPONENT_WEBHOOK_CERTIFICATE = 'webhook-certificate';
+export const COMPONENT_LEADER_ELECTION = 'leader-election';
+
+export function managedLabels(component: string): Record<string, string> {
+  return { [LABEL_MANAGED_BY]: FIELD_MANAGER, [LABEL_PART_OF]: 'breakwater', [LABEL_COMPONENT]: component };
+}
 /** The Lease the operator's replicas compete for; only its holder reconciles. */
 export const LEASE_NAME = 'breakwater-operator';
 /** `reportingController` of the Events the operator records. */
@@ -71,6 +88,11 @@ export const CONDITION_READY = 'Ready';
 export const REASON_CONFIGURED = 'Configured';
 export const REASON_INVALID_SPEC = 'InvalidSpec';
 export const REASON_SECRET_NOT_FOUND = 'SecretNotFound';
+/** Reasons of the Warning Events the webhook records on a pod's controller (admission warnings are not seen there). */
+export const REASON_SIDECAR_NOT_INJECTED = 'SidecarNotInjected';
+export const REASON_INJECTED_WITH_WARNINGS = 'InjectedWithWarnings';
+/** `action` of those Events. */
+export const EVENT_ACTION_ADMIT = 'Admit';
 export const ENV_PREFIX = 'BREAKWATER_';
 /** Base URL of the proxy, set in every app container next to the per-integration variables. */
 export const ENV_PROXY_URL = `${ENV_PREFIX}URL`;

@@ -12,8 +12,8 @@ import {
 } from './defaults.ts';
 import { DURATION_PATTERN, isDuration, parseDuration } from './duration.ts';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.ts';
-import { API_VERSION, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
-import { celOr, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
+import { API_VERSION, FALLBACK_HEADER, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
+import { celOr, celWithDurations, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
 
 const d = DEFAULTS;
 const list = (values: readonly (string | number)[]) => values.join(', ');
@@ -33,7 +33,7 @@ function withRules(rules: Rule[]) {
 
 /** Every duration field carries this rule and this message; the field reference reads them to tell durations apart. */
 export const positiveDuration: Rule = {
-  cel: "duration(self) > duration('0s')",
+  cel: celWithDurations(['self'], "duration(self) > duration('0s')"),
   message: 'must be greater than 0',
   holds: (self: string) => !isDuration(self) || parseDuration(self) > 0,
 };
@@ -168,7 +168,10 @@ const Timeouts = Type.Object(
     description: 'How long to wait for the vendor.',
     ...withRules([
       {
-        cel: `duration(${celOr('perAttempt', d.timeouts.perAttempt)}) <= duration(${celOr('total', d.timeouts.total)})`,
+        cel: celWithDurations(
+          [celOr('perAttempt', d.timeouts.perAttempt), celOr('total', d.timeouts.total)],
+          `duration(${celOr('perAttempt', d.timeouts.perAttempt)}) <= duration(${celOr('total', d.timeouts.total)})`,
+        ),
         fieldPath: '.perAttempt',
         message: 'must not exceed timeouts.total',
         holds: (self: { perAttempt?: string; total?: string }) =>
@@ -203,7 +206,10 @@ const Backoff = Type.Object(
     description: 'Exponential backoff between attempts.',
     ...withRules([
       {
-        cel: `duration(${celOr('initial', d.retry.backoff.initial)}) <= duration(${celOr('max', d.retry.backoff.max)})`,
+        cel: celWithDurations(
+          [celOr('initial', d.retry.backoff.initial), celOr('max', d.retry.backoff.max)],
+          `duration(${celOr('initial', d.retry.backoff.initial)}) <= duration(${celOr('max', d.retry.backoff.max)})`,
+        ),
         fieldPath: '.initial',
         message: 'must not exceed backoff.max',
         holds: (self: { initial?: string; max?: string }) =>
@@ -371,7 +377,8 @@ const RateLimit = Type.Object(
   },
   {
     additionalProperties: false,
-    description: 'Token bucket in front of the vendor. None unless given.',
+    description:
+      'Token bucket in front of the vendor, per pod: each sidecar keeps its own, so N replicas of the app send up to N times `requests` per `per` (divide a vendor quota by the replica count). None unless given.',
     ...withRules([
       {
         cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",
@@ -412,8 +419,7 @@ const Fallback = Type.Object(
   },
   {
     additionalProperties: false,
-    description:
-      'Response served instead of circuit_open, upstream_unreachable and deadline_exceeded. None unless given.',
+    description: `Response served instead of circuit_open, upstream_unreachable and deadline_exceeded, with the header ${FALLBACK_HEADER} naming the one it replaces. None unless given.`,
   },
 );
 

@@ -4,6 +4,7 @@ import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { KubeClient } from './client.ts';
 import { withSignal } from './apply.ts';
 import { isNotFound } from './errors.ts';
+import type { MetadataFor } from './owner.ts';
 
 export interface LeaseRecord {
   /** '' when nobody holds it (released). */
@@ -22,6 +23,8 @@ export interface ObservedLease {
 export interface LeaseRef {
   readonly namespace: string;
   readonly name: string;
+  /** Labels and owner written with every create and replace (a replace keeps only what it sends). */
+  readonly metadata?: MetadataFor;
 }
 
 export async function readLease(client: KubeClient, ref: LeaseRef, signal?: AbortSignal): Promise<ObservedLease | undefined> {
@@ -35,7 +38,7 @@ export async function readLease(client: KubeClient, ref: LeaseRef, signal?: Abor
 
 /** Creates the Lease; a 409 means another replica created it first. */
 export async function createLease(client: KubeClient, ref: LeaseRef, record: LeaseRecord, signal?: AbortSignal): Promise<ObservedLease> {
-  const body: V1Lease = { metadata: { name: ref.name, namespace: ref.namespace }, spec: spec(record) };
+  const body: V1Lease = { metadata: { ...(await ref.metadata?.()), name: ref.name, namespace: ref.namespace }, spec: spec(record) };
   return observed(await client.coordination.createNamespacedLease({ namespace: ref.namespace, body }, withSignal(signal)));
 }
 
@@ -47,8 +50,8 @@ export async function updateLease(
   resourceVersion: string,
   signal?: AbortSignal,
 ): Promise<ObservedLease> {
-  const body: V1Lease = { metadata: { name: ref.name, namespace: ref.namespace, resourceVersion }, spec: spec(record) };
-  return observed(await client.coordination.replaceNamespacedLease({ ...ref, body }, withSignal(signal)));
+  const body: V1Lease = { metadata: { ...(await ref.metadata?.()), name: ref.name, namespace: ref.namespace, resourceVersion }, spec: spec(record) };
+  return observed(await client.coordination.replaceNamespacedLease({ namespace: ref.namespace, name: ref.name, body }, withSignal(signal)));
 }
 
 function spec(record: LeaseRecord): V1Lease['spec'] {

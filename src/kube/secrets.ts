@@ -3,6 +3,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { KubeClient } from './client.ts';
 import { isNotFound } from './errors.ts';
+import type { OwnedMetadata } from './owner.ts';
 import type { ResourceType, Stored } from './resources.ts';
 
 /** Full Secrets, data included; watch one by name with a `metadata.name=` field selector. */
@@ -32,6 +33,8 @@ export interface SecretWrite {
   readonly data: Record<string, string>;
   /** The version read before; undefined creates the Secret. A conflict (409) means someone else wrote first. */
   readonly resourceVersion: string | undefined;
+  /** Labels and owner; a replace keeps only what it sends. */
+  readonly metadata?: OwnedMetadata;
 }
 
 export async function writeSecret(client: KubeClient, write: SecretWrite): Promise<void> {
@@ -39,6 +42,7 @@ export async function writeSecret(client: KubeClient, write: SecretWrite): Promi
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
+      ...write.metadata,
       name: write.name,
       namespace: write.namespace,
       ...(write.resourceVersion !== undefined && { resourceVersion: write.resourceVersion }),

@@ -1,6 +1,6 @@
 // The MutatingWebhookConfiguration that sends Pod CREATEs to the operator. In a cluster the chart owns
 // it and the operator only keeps its caBundle current; run outside a cluster (--webhook-url) the
-// operator registers the whole object by URL itself.
+// operator registers the whole object by URL itself, switching the chart's over from its Service.
 import {
   AdmissionregistrationV1Api,
   PatchStrategy,
@@ -11,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { FIELD_MANAGER, WEBHOOK_NAME, WEBHOOK_PATH } from '../api/names.ts';
 import type { KubeClient } from './client.ts';
+import { isNotFound } from './errors.ts';
 
 export const FAILURE_POLICIES = ['Ignore', 'Fail'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
@@ -72,10 +73,41 @@ function mutatingWebhookConfiguration(r: WebhookRegistration): V1MutatingWebhook
 
 /** Creates the configuration or brings the fields we own to `r` (server-side apply). */
 export async function applyWebhookConfiguration(client: KubeClient, r: WebhookRegistration): Promise<void> {
-  await client.api(AdmissionregistrationV1Api).patchMutatingWebhookConfiguration(
-    { name: r.name, body: mutatingWebhookConfiguration(r), fieldManager: FIELD_MANAGER, force: true },
+  const api = client.api(AdmissionregistrationV1Api);
+  const body = mutatingWebhookConfiguration(r);
+  await switchTarget(api, r.name, body.webhooks![0]!.clientConfig);
+  await api.patchMutatingWebhookConfiguration(
+    { name: r.name, body, fieldManager: FIELD_MANAGER, force: true },
     setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
   );
+}
+
+/**
+ * A server-side apply merges: applying a URL to the configuration the chart registered by Service
+ * would keep the chart's `service` beside our `url`, which the API server refuses ("exactly one of url
+ * or service"), again on every retry. Where a webhook is registered the other way, one JSON patch
+ * swaps the target first; each swap is guarded by a test of the webhook's name.
+ */
+async function switchTarget(api: AdmissionregistrationV1Api, name: string, target: AdmissionregistrationV1WebhookClientConfig): Promise<void> {
+  let current: V1MutatingWebhookConfiguration;
+  try {
+    current = await api.readMutatingWebhookConfiguration({ name });
+  } catch (error) {
+    if (isNotFound(error)) return;
+    throw error;
+  }
+  const [wanted, other] = target.url !== undefined ? (['url', 'service'] as const) : (['service', 'url'] as const);
+  const patch = (current.webhooks ?? []).flatMap((webhook, i) =>
+    webhook.clientConfig[other] === undefined
+      ? []
+      : [
+          { op: 'test', path: `/webhooks/${i}/name`, value: webhook.name },
+          { op: 'remove', path: `/webhooks/${i}/clientConfig/${other}` },
+          { op: 'add', path: `/webhooks/${i}/clientConfig/${wanted}`, value: target[wanted] },
+        ],
+  );
+  if (patch.length === 0) return;
+  await api.patchMutatingWebhookConfiguration({ name, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
 }
 
 export async function deleteWebhookConfiguration(client: KubeClient, name: string): Promise<void> {

@@ -3,14 +3,24 @@
 // answers it from the Manager's shared namespace and integration caches.
 import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
-import { WEBHOOK_CERT_SECRET_NAME, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_PATH, WEBHOOK_SERVICE_NAME } from '../api/names.ts';
+import {
+  COMPONENT_WEBHOOK_CERTIFICATE,
+  EVENT_REPORTING_CONTROLLER,
+  WEBHOOK_CERT_SECRET_NAME,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_PATH,
+  WEBHOOK_SERVICE_NAME,
+} from '../api/names.ts';
 import { isNotFound } from '../kube/errors.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { ownedByService } from '../kube/owner.ts';
 import type { InformerOptions } from '../kube/informer.ts';
 import { EXTERNAL_INTEGRATIONS, NAMESPACES, type StoredIntegration, type StoredNamespace } from '../kube/resources.ts';
 import { serverVersion } from '../kube/server-version.ts';
 import { applyWebhookConfiguration, patchCaBundle } from '../kube/webhook-configuration.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { cacheLookup } from './admission-context.ts';
+import { AdmissionEvents } from './admission-events.ts';
 import { watchCertificateFiles } from './cert-files.ts';
 import { CertRotator } from './cert-rotator.ts';
 import { DEFAULT_CA_VALIDITY_MS, serviceDnsNames } from './certs.ts';
@@ -33,6 +43,8 @@ export interface AdmissionWebhookOptions {
   readonly certValidityMs: number;
   readonly sidecar: Omit<InjectSettings, 'serverVersion'>;
   readonly informer?: InformerOptions;
+  /** This replica's name in the Events it records. */
+  readonly identity: string;
   readonly logger: Logger;
   readonly registry: Registry;
 }
@@ -61,6 +73,7 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
           client: manager.client,
           namespace: options.namespace,
           secretName: WEBHOOK_CERT_SECRET_NAME,
+          metadata: ownedByService(manager.client, options.namespace, WEBHOOK_SERVICE_NAME, COMPONENT_WEBHOOK_CERTIFICATE),
           ...subjectNames(options.namespace, url),
           validityMs: options.certValidityMs,
           caValidityMs: Math.max(DEFAULT_CA_VALIDITY_MS, options.certValidityMs * 3),
@@ -102,6 +115,11 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
         settings: { ...options.sidecar, serverVersion: version },
         logger,
         registry: options.registry,
+        events: new AdmissionEvents({
+          client: manager.client,
+          recorder: new EventRecorder(manager.client, EVENT_REPORTING_CONTROLLER, options.identity),
+          logger,
+        }),
       });
       logger.info({ serverVersion: version.gitVersion, registeredBy: url ? url.href : 'service', certificates: options.certDir ?? 'self-managed' }, 'admission webhook ready');
       const running = server;

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../runtime/logger.ts';
 import { backoffDelay } from '../kube/backoff.ts';
 import type { KubeClient } from '../kube/client.ts';
+import type { MetadataFor } from '../kube/owner.ts';
 import { isConflict } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
 import { readSecret, SECRETS, writeSecret, type StoredSecret } from '../kube/secrets.ts';
@@ -24,6 +25,8 @@ export interface CertRotatorOptions extends Omit<CertificateRequirements, 'now'>
   readonly client: KubeClient;
   readonly namespace: string;
   readonly secretName: string;
+  /** Labels and owner of the Secret. */
+  readonly metadata?: MetadataFor;
   /**
    * Puts the CA bundle where the API server reads it (the webhook configuration's caBundle); resolves
    * false when there is nowhere to put it yet, and is then called again at the next check.
@@ -121,6 +124,7 @@ export class CertRotator {
           name: secretName,
           type: SECRET_TYPE,
           resourceVersion: stored?.resourceVersion,
+          metadata: await this.options.metadata?.(),
           data: {
             [SECRET_KEYS.caBundle]: certificates.caBundle,
             [SECRET_KEYS.caKey]: certificates.caKey,

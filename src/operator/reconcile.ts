@@ -17,8 +17,10 @@ import {
   API_VERSION,
   CONDITION_READY,
   CONFIG_KEY,
+  COMPONENT_SIDECAR_CONFIG,
   CONFIG_MAP_NAME,
   integrationUrl,
+  managedLabels,
   KIND,
   REASON_CONFIGURED,
   REASON_INVALID_SPEC,
@@ -178,14 +180,18 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
   const text = renderIntegrations(served);
   const hash = contentHash(text);
   const existing = deps.configMaps.get(namespace, CONFIG_MAP_NAME);
+  const labels = managedLabels(COMPONENT_SIDECAR_CONFIG);
   const upToDate =
-    (existing?.data?.[CONFIG_KEY] === text && existing.metadata.annotations?.[ANNOTATION_CONFIG_HASH] === hash) ||
+    (existing?.data?.[CONFIG_KEY] === text &&
+      existing.metadata.annotations?.[ANNOTATION_CONFIG_HASH] === hash &&
+      Object.entries(labels).every(([k, v]) => existing.metadata.labels?.[k] === v)) ||
     deps.memo.configMapPending(namespace, existing, hash);
   if ((items.length > 0 || existing) && !upToDate) {
     await applyConfigMap(
       deps.client,
       {
-        metadata: { name: CONFIG_MAP_NAME, namespace, annotations: { [ANNOTATION_CONFIG_HASH]: hash } },
+        // Labelled so it can be found: it outlives an uninstall while the integrations it serves exist.
+        metadata: { name: CONFIG_MAP_NAME, namespace, labels, annotations: { [ANNOTATION_CONFIG_HASH]: hash } },
         data: { [CONFIG_KEY]: text },
       },
       signal,

@@ -9,6 +9,7 @@ import { WEBHOOK_PATH } from '../api/names.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { admit, AdmissionDecodeError, decodeReview, encodeReview, type ContextLookup } from './admission.ts';
+import type { AdmissionEvents } from './admission-events.ts';
 import type { InjectSettings } from './inject.ts';
 
 /** The API server sends whole Pods; anything this large is not an AdmissionReview we can use. */
@@ -27,6 +28,8 @@ export interface WebhookServerOptions {
   readonly settings: InjectSettings;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** Records warned admissions as Events on the pod's controller, where a user sees them. */
+  readonly events?: AdmissionEvents;
 }
 
 export interface WebhookServer {
@@ -38,6 +41,7 @@ export interface WebhookServer {
 
 interface WebhookMetrics {
   readonly admissions: Counter<'result' | 'reason'>;
+  readonly warned: Counter<'result'>;
   readonly duration: Histogram<'result'>;
 }
 
@@ -47,6 +51,12 @@ export function webhookMetrics(registry: Registry): WebhookMetrics {
       name: `${METRIC_PREFIX}webhook_admissions_total`,
       help: 'Pod admissions by outcome (injected, skipped, ignored, error) and reason.',
       labelNames: ['result', 'reason'],
+      registers: [registry],
+    }),
+    warned: new Counter({
+      name: `${METRIC_PREFIX}webhook_admission_warnings_total`,
+      help: 'Pod admissions answered with warnings (an annotation typo, an unknown integration, …), by outcome.',
+      labelNames: ['result'],
       registers: [registry],
     }),
     duration: new Histogram({
@@ -92,13 +102,18 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
         logger.warn({ err: error.message }, 'bad AdmissionReview');
         return reply(400, { error: error.code, message: error.message });
       }
-      admit(request, { lookup, settings }).then(({ response, result, reason, message }) => {
+      admit(request, { lookup, settings }).then((outcome) => {
+        const { response, result, reason, message } = outcome;
         reply(200, encodeReview(response));
         metrics.admissions.inc({ result, reason });
+        if (response.warnings) {
+          metrics.warned.inc({ result });
+          options.events?.record(request, outcome);
+        }
         metrics.duration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
         const fields = { uid: request.uid, namespace: request.namespace, pod: request.name, result, reason, warnings: response.warnings };
         if (result === 'error') logger.error(fields, `admitted unchanged: ${message}`);
-        else if (result === 'injected') logger.info(fields, message);
+        else if (result === 'injected' || response.warnings) logger.info(fields, message);
         else logger.debug(fields, message);
       });
     });

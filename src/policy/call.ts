@@ -3,6 +3,7 @@
 // so one abort stops the vendor request and the retry loop alike. The common call waits for nothing
 // but the vendor, so it carries no AbortController: one is made only for a wait that takes a signal.
 import type { AttemptControl } from './attempt-control.ts';
+import type { AttemptReport, RetryStop } from './attempt-report.ts';
 import { CallCancelledError, DeadlineExceededError } from './errors.ts';
 
 /** A response that comes after its call was aborted is nobody's: release its connection. */
@@ -18,6 +19,10 @@ export class Call {
   inFlight: AttemptControl | undefined = undefined;
   /** Why the call was aborted; undefined while it runs. */
   reason: Error | undefined = undefined;
+  /** Why the retry loop sent no more attempts although the last outcome was worth retrying. */
+  retryStop: RetryStop | undefined = undefined;
+  /** Told the outcome of each attempt and what follows; set only when someone logs it. */
+  onAttempt: ((report: AttemptReport) => void) | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private readonly timer: NodeJS.Timeout;
   private rejectAnswer: ((reason: Error) => void) | undefined = undefined;

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { resolveSpec } from '../api/resolve.ts';
 import type { ExternalIntegrationSpec } from '../api/schema.ts';
 import type { AttemptControl } from './attempt-control.ts';
+import type { AttemptReport } from './attempt-report.ts';
 import type { Call } from './call.ts';
 import { CallCancelledError, DeadlineExceededError, UpstreamFailure } from './errors.ts';
 import { CompiledPolicy, type AttemptResult } from './pipeline.ts';
@@ -87,6 +88,44 @@ describe('CompiledPolicy', () => {
     vi.advanceTimersByTime(1000);
     expect((await p.execute(p.startCall(), attempt, null, true)).statusCode).toBe(200);
     expect(states).toEqual([CircuitState.Open, CircuitState.HalfOpen, CircuitState.Closed]);
+  });
+
+  it('reports each attempt and why the last one worth retrying was not retried', async () => {
+    const reports = (p: CompiledPolicy) => {
+      const call = p.startCall();
+      const seen: AttemptReport[] = [];
+      call.onAttempt = (r) => seen.push(r);
+      return { call, seen };
+    };
+
+    const breaks = policy({
+      retry: { maxAttempts: 5, backoff: { initial: '10ms', max: '10ms', jitter: 'none' } },
+      circuitBreaker: { consecutiveFailures: 2 },
+    });
+    const opened = reports(breaks);
+    const done = breaks.execute(opened.call, scripted(['ECONNRESET', 503]).attempt, null, true).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(isBrokenCircuitError(await done)).toBe(true);
+    expect(opened.seen).toEqual([
+      { attempt: 1, outcome: 'reset', error: 'ECONNRESET: ECONNRESET', next: 'retry', retryInMs: 10 },
+      { attempt: 2, outcome: 503, next: 'circuit-open' },
+    ]);
+    expect(opened.call.retryStop).toBe('circuit-open');
+
+    const slow = policy({ timeouts: { total: '1s' }, retry: { maxAttempts: 3, backoff: { initial: '2s', max: '2s', jitter: 'none' } } });
+    const late = reports(slow);
+    expect((await slow.execute(late.call, scripted([502]).attempt, null, true)).statusCode).toBe(502);
+    expect(late.seen).toEqual([{ attempt: 1, outcome: 502, next: 'deadline' }]);
+
+    // Without the retry loop: once, and the reason it ran once.
+    const once = policy({});
+    const post = reports(once);
+    await once.execute(post.call, scripted([503]).attempt, null, false);
+    expect(post.seen).toEqual([{ attempt: 1, outcome: 503, next: 'not-replayable' }]);
+    const fine = reports(once);
+    await once.execute(fine.call, scripted([201]).attempt, null, false);
+    expect(fine.seen).toEqual([{ attempt: 1, outcome: 201, next: 'done' }]);
+    expect(fine.call.retryStop).toBeUndefined();
   });
 
   it('never counts a 4xx against the breaker', async () => {

@@ -24,11 +24,12 @@ import {
 } from 'cockatiel';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { AttemptControl } from './attempt-control.ts';
+import type { AttemptReport, RetryStop } from './attempt-report.ts';
 import { backoffDelay } from './backoff.ts';
 import { Call } from './call.ts';
 import { classifyError, FailureMatcher, isCertificateError } from './classify.ts';
 import { delay } from './delay.ts';
-import { CallCancelledError, UpstreamFailure } from './errors.ts';
+import { CallCancelledError, DeadlineExceededError, UpstreamFailure } from './errors.ts';
 import { FailureRateBreaker } from './failure-rate-breaker.ts';
 import { IdempotencyRule } from './idempotency.ts';
 import { RateLimiter } from './rate-limiter.ts';
@@ -49,6 +50,9 @@ export interface AttemptResult {
  * It must stop (reject) when `control` is aborted.
  */
 export type Attempt<R extends AttemptResult, Q> = (call: Call, control: AttemptControl, request: Q) => Promise<R>;
+
+/** How a call's attempts run: with the retry loop, or once, for the reason it may not be retried. */
+type Plan = 'retry' | Extract<RetryStop, 'not-replayable' | 'attempts'>;
 
 export interface PolicyOptions {
   /** Clock for deadlines, the rate limiter and the retry budget; Date.now by default. */
@@ -128,8 +132,16 @@ export class CompiledPolicy {
    * RateLimitedError, BrokenCircuitError or BulkheadRejectedError.
    */
   execute<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, replayable: boolean): Promise<R> {
-    const retrying = replayable && this.spec.retry.maxAttempts > 1;
-    return call.race(this.limiter ? this.limited(call, attempt, request, retrying) : this.admitted(call, attempt, request, retrying));
+    const plan: Plan = !replayable ? 'not-replayable' : this.spec.retry.maxAttempts > 1 ? 'retry' : 'attempts';
+    return call.race(this.limiter ? this.limited(call, attempt, request, plan) : this.admitted(call, attempt, request, plan));
+  }
+
+  /**
+   * The breaker's state as a caller meets it. Cockatiel leaves an open breaker open until the next
+   * call; once halfOpenAfter has passed, that call is the probe, so the circuit is half-open already.
+   */
+  circuitState(): CircuitState {
+    return this.msUntilHalfOpen() === 0 ? CircuitState.HalfOpen : this.breaker.state;
   }
 
   /** Milliseconds until an open circuit lets a probe through, or undefined when it is not open. */
@@ -138,24 +150,27 @@ export class CompiledPolicy {
     return Math.max(0, this.openedAt + this.spec.circuitBreaker.halfOpenAfterMs - Date.now());
   }
 
-  private limited<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
+  private limited<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, plan: Plan): Promise<R> {
     let wait;
     try {
       wait = this.limiter!.acquire(call);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return wait ? wait.then(() => this.admitted(call, attempt, request, retrying)) : this.admitted(call, attempt, request, retrying);
+    return wait ? wait.then(() => this.admitted(call, attempt, request, plan)) : this.admitted(call, attempt, request, plan);
   }
 
   /** Past the rate limit: the bulkhead, when there is one, then the attempts. */
-  private admitted<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, retrying: boolean): Promise<R> {
-    if (this.bulkhead) {
-      // No signal for Cockatiel: a call aborted while queued is answered by Call.race, and its turn ends
-      // at once in attemptOnce.
-      return this.bulkhead.execute(() => (retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request)));
-    }
-    return retrying ? this.retryLoop(call, attempt, request) : this.guarded(call, attempt, request);
+  private admitted<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, plan: Plan): Promise<R> {
+    // No signal for Cockatiel: a call aborted while queued is answered by Call.race, and its turn ends
+    // at once in attemptOnce.
+    if (this.bulkhead) return this.bulkhead.execute(() => this.attempts(call, attempt, request, plan));
+    return this.attempts(call, attempt, request, plan);
+  }
+
+  private attempts<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, plan: Plan): Promise<R> {
+    if (plan === 'retry') return this.retryLoop(call, attempt, request);
+    return call.onAttempt ? this.reportedOnce(call, attempt, request, plan) : this.guarded(call, attempt, request);
   }
 
   /**
@@ -163,25 +178,56 @@ export class CompiledPolicy {
    * is then the last attempt's outcome. Every response it does not return is discarded.
    */
   private async retryLoop<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q): Promise<R> {
-    const maxAttempts = this.spec.retry.maxAttempts;
     for (let sent = 1; ; sent++) {
       let response: R | undefined;
       let failure: UpstreamFailure | undefined;
       try {
         response = await this.guarded(call, attempt, request);
-        if (!this.retryOn.matchesStatus(response.statusCode)) return response;
+        if (!this.retryOn.matchesStatus(response.statusCode)) {
+          call.onAttempt?.(report(call, response, undefined, 'done'));
+          return response;
+        }
       } catch (error) {
-        if (!(error instanceof UpstreamFailure && error.retryable && this.retryOn.matchesKind(error.kind))) throw error;
+        if (!(error instanceof UpstreamFailure)) throw error;
+        if (!this.worthRetrying(error)) {
+          call.onAttempt?.(report(call, undefined, error, 'done'));
+          throw error;
+        }
         failure = error;
       }
-      const waitMs = sent < maxAttempts && !call.aborted ? this.nextDelay(call, sent, response) : -1;
-      if (waitMs < 0) {
-        if (response) return response;
-        throw failure!;
+      const next = this.nextStep(call, sent, response);
+      call.onAttempt?.(report(call, response, failure, next));
+      if (typeof next === 'number') {
+        this.retryEmitter.emit();
+        if (next > 0) await delay(next, call.signal);
+        continue;
       }
-      this.retryEmitter.emit();
-      if (waitMs > 0) await delay(waitMs, call.signal);
+      call.retryStop = next;
+      if (next === 'circuit-open') {
+        // DESIGN: once the circuit opens, no further attempts; the caller gets circuit_open.
+        response?.discard();
+        throw new BrokenCircuitError();
+      }
+      if (response) return response;
+      throw failure!;
     }
+  }
+
+  /** One attempt, no retries, with its outcome reported: `stop` says why it is not retried. */
+  private async reportedOnce<R extends AttemptResult, Q>(call: Call, attempt: Attempt<R, Q>, request: Q, stop: RetryStop): Promise<R> {
+    let response: R;
+    try {
+      response = await this.guarded(call, attempt, request);
+    } catch (error) {
+      if (error instanceof UpstreamFailure) call.onAttempt?.(report(call, undefined, error, this.worthRetrying(error) ? stop : 'done'));
+      throw error;
+    }
+    call.onAttempt?.(report(call, response, undefined, this.retryOn.matchesStatus(response.statusCode) ? stop : 'done'));
+    return response;
+  }
+
+  private worthRetrying(failure: UpstreamFailure): boolean {
+    return failure.retryable && this.retryOn.matchesKind(failure.kind);
   }
 
   /**
@@ -220,28 +266,36 @@ export class CompiledPolicy {
   }
 
   /**
-   * The wait before the next attempt, or -1 to stop and answer with this one. Throws
-   * BrokenCircuitError when the attempt that just failed opened the circuit (DESIGN: no further
-   * attempts). A response it lets go to a retry is discarded.
+   * The wait before the next attempt, or why there is none and this attempt's outcome is the answer.
+   * A response it lets go to a retry is discarded.
    */
-  private nextDelay(call: Call, sent: number, response: AttemptResult | undefined): number {
-    if (this.breaker.state === CircuitState.Open) {
-      response?.discard();
-      throw new BrokenCircuitError();
-    }
+  private nextStep(call: Call, sent: number, response: AttemptResult | undefined): number | RetryStop {
+    if (sent >= this.spec.retry.maxAttempts) return 'attempts';
+    if (call.aborted) return call.reason instanceof DeadlineExceededError ? 'deadline' : 'cancelled';
+    if (this.breaker.state === CircuitState.Open) return 'circuit-open';
     const now = this.now();
     const retry = this.spec.retry;
     let waitMs = backoffDelay(retry.backoff, sent, this.random);
     if (response && retry.respectRetryAfter) {
       const verdict = retryAfterVerdict(response.retryAfter, now, retry.maxRetryAfterMs);
-      if (verdict.kind === 'too-long') return -1;
+      if (verdict.kind === 'too-long') return 'retry-after';
       if (verdict.kind === 'wait') waitMs = verdict.ms;
     }
     // A retry that could not start before the deadline only turns an answer into deadline_exceeded.
-    if (now + waitMs >= call.deadlineAt || !this.budget.tryRetry()) return -1;
+    if (now + waitMs >= call.deadlineAt) return 'deadline';
+    if (!this.budget.tryRetry()) return 'budget';
     response?.discard();
     return waitMs;
   }
+}
+
+/** The last attempt's outcome (a response, or the failure when none came) and what follows: a wait, or a verdict. */
+function report(call: Call, response: AttemptResult | undefined, failure: UpstreamFailure | undefined, next: number | AttemptReport['next']): AttemptReport {
+  const outcome: Pick<AttemptReport, 'attempt' | 'outcome' | 'error'> = response
+    ? { attempt: call.attempts, outcome: response.statusCode }
+    : { attempt: call.attempts, outcome: failure!.kind ?? 'error', error: failure!.message };
+  if (typeof next === 'number') return { ...outcome, next: 'retry', retryInMs: next };
+  return next === 'retry-after' ? { ...outcome, next, retryAfter: String(response!.retryAfter) } : { ...outcome, next };
 }
 
 function timeOut(control: AttemptControl, ms: number): void {

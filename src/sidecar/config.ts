@@ -51,6 +51,11 @@ export class IntegrationTable {
     return [...this.current.keys()];
   }
 
+  /** Each integration in service with its circuit_state gauge value. */
+  *circuitStates(): Iterable<readonly [string, number]> {
+    for (const integration of this.current.values()) yield [integration.name, integration.circuitGauge];
+  }
+
   /** Why `name` is not served, in words that say what to do about it (the 404's message). */
   whyUnknown(name: string): string {
     const only = this.context.only;

@@ -1,10 +1,11 @@
 // The one place that writes a response the sidecar makes itself: DESIGN's error JSON with its status
 // from src/api/errors.ts, Retry-After where known, x-breakwater-attempts after any attempt, or the
-// integration's fallback where it replaces the error. Whatever of the request body is still to come is
-// read and dropped, so the caller gets to read the answer.
-import type { ServerResponse } from 'node:http';
+// integration's fallback where it replaces the error, marked with the error it replaces. Whatever of
+// the request body is still to come is read and dropped, so the caller gets to read the answer.
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
-import { ATTEMPTS_HEADER } from '../api/names.ts';
+import { ATTEMPTS_HEADER, FALLBACK_HEADER } from '../api/names.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { formatRetryAfter } from '../policy/retry-after.ts';
 import { discardRest } from './body.ts';
@@ -48,6 +49,21 @@ export function errorBody(error: SidecarError, integration: string): Buffer {
   return Buffer.from(JSON.stringify({ error: error.code, integration, message: error.message }));
 }
 
+/**
+ * For a connection with no response object: a request Node did not parse, or a CONNECT, which Node
+ * hands over as a bare socket. The status line is written by hand and the connection closed.
+ */
+export function writeRawError(socket: Duplex, error: SidecarError): void {
+  const body = errorBody(error, '');
+  const status = SIDECAR_ERRORS[error.code].status;
+  socket.end(
+    Buffer.concat([
+      Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
+      body,
+    ]),
+  );
+}
+
 /** Writes the response and returns the call's outcome label: `fallback` or the error code. */
 export function toErrorResponse(res: ServerResponse, error: SidecarError, target: ErrorTarget): string {
   if (res.headersSent) {
@@ -59,7 +75,8 @@ export function toErrorResponse(res: ServerResponse, error: SidecarError, target
   const attempts = target.attempts > 0 ? { [ATTEMPTS_HEADER]: String(target.attempts) } : undefined;
   const fallback = target.fallback;
   if (fallback && FALLBACK_REPLACES.has(error.code)) {
-    res.writeHead(fallback.status, attempts ? { ...fallback.headers, ...attempts } : fallback.headers).end(fallback.body);
+    // Marked, or a caller (and whoever debugs it) would take the stand-in for the vendor's answer.
+    res.writeHead(fallback.status, { ...fallback.headers, [FALLBACK_HEADER]: error.code, ...attempts }).end(fallback.body);
     return 'fallback';
   }
   const body = errorBody(error, target.name);

@@ -10,6 +10,7 @@ import type { AttemptControl, AttemptListener } from '../policy/attempt-control.
 import type { Call } from '../policy/call.ts';
 import { CallCancelledError, DeadlineExceededError, RateLimitedError, UpstreamFailure } from '../policy/errors.ts';
 import type { AttemptResult } from '../policy/pipeline.ts';
+import { attemptLogger } from './attempt-log.ts';
 import { readBody, RequestTooLargeError, type BodyLimits } from './body.ts';
 import { toErrorResponse, type SidecarError } from './error-response.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
@@ -245,10 +246,6 @@ export async function forward(
   const ex = new Exchange(integration, method, target.path, context);
   (res as TrackedResponse)[kExchange] = ex;
   try {
-    if (method === 'CONNECT') {
-      ex.outcome = toErrorResponse(res, { code: 'bad_request', message: 'CONNECT is not proxied' }, { name: integration.name, attempts: 0 });
-      return;
-    }
     if (!integration.secretsAvailable) {
       const message = `cannot read the ${integration.unavailableSecrets().join(' or the ')}; the vendor is not called`;
       ex.outcome = toErrorResponse(res, { code: 'credentials_unavailable', message }, { name: integration.name, attempts: 0 });
@@ -274,13 +271,27 @@ export async function forward(
     const policy = integration.policy;
     const call = policy.startCall();
     ex.call = call;
-    const replayable = (body === null || Buffer.isBuffer(body)) && policy.idempotency.allowsRetry(method, out.hasIdempotencyKey);
+    const buffered = body === null || Buffer.isBuffer(body);
+    const replayable = buffered && policy.idempotency.allowsRetry(method, out.hasIdempotencyKey);
+    if (integration.logsAttempts) {
+      call.onAttempt = attemptLogger(integration, {
+        method,
+        path: target.path,
+        requestId: out.requestId,
+        notReplayable: replayable
+          ? undefined
+          : buffered
+            ? `${method} is not in retry.methods and the request carries no usable ${integration.idempotencyHeader} header`
+            : `the body is larger than --retry-buffer and was streamed, so it cannot be sent again`,
+      });
+    }
     const outbound: Outbound = { integration, path: integration.upstream.path(target.rest), method, headers: out.headers, body };
     let response: UpstreamResponse;
     try {
       response = await policy.execute(call, sendAttempt, outbound, replayable);
     } catch (error) {
       call.settle();
+      if (call.retryStop === 'budget') integration.metrics.retryBudgetExhausted();
       if (error instanceof CallCancelledError) return;
       const failure = describeFailure(error, integration, call);
       if (failure.code === 'upstream_unreachable' && !(error instanceof UpstreamFailure)) {
@@ -293,6 +304,7 @@ export async function forward(
       return;
     }
     call.settle();
+    if (call.retryStop === 'budget') integration.metrics.retryBudgetExhausted();
     ex.outcome = 'upstream';
     ex.upstream = response;
     ex.headersAt = performance.now();

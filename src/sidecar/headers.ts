@@ -15,7 +15,7 @@ export interface OutboundHeaders {
   /** Flat name/value list for undici. */
   readonly headers: string[];
   readonly requestId: string;
-  /** The caller vouched that the call may be sent twice. */
+  /** The caller vouched that the call may be sent twice: the idempotency header carries a key. */
   readonly hasIdempotencyKey: boolean;
   /** -1 when absent. */
   readonly contentLength: number;
@@ -50,7 +50,8 @@ export function outboundHeaders(raw: readonly string[], rules: HeaderRules): Out
     if (lower === rules.authHeader) continue;
     if (lower === 'content-length') contentLength = Number(value);
     else if (lower === REQUEST_ID) requestId = value;
-    else if (lower === rules.idempotencyHeader) hasIdempotencyKey = true;
+    // An empty key (`Idempotency-Key;` in curl) gives the vendor nothing to deduplicate on.
+    else if (lower === rules.idempotencyHeader) hasIdempotencyKey ||= value.trim() !== '';
     headers.push(name, value);
   }
   if (listed) removeListed(headers, listed);

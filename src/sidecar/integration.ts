@@ -46,6 +46,8 @@ export class Integration implements HeaderRules {
   readonly upstream: Upstream;
   readonly metrics: IntegrationMetrics;
   readonly logger: Logger;
+  /** Attempts are logged one by one (`--log-level debug`). */
+  readonly logsAttempts: boolean;
   readonly idempotencyHeader: string;
   readonly authHeader: string | undefined;
   readonly fallback: PreparedFallback | undefined;
@@ -58,6 +60,7 @@ export class Integration implements HeaderRules {
     this.key = key;
     this.spec = resolveSpec(doc.spec);
     this.logger = context.logger.child({ integration: this.name });
+    this.logsAttempts = this.logger.isLevelEnabled('debug');
     this.policy = new CompiledPolicy(this.spec, context.policy);
     this.upstream = new Upstream(this.spec, {
       secretsDir: context.secretsDir,
@@ -75,17 +78,20 @@ export class Integration implements HeaderRules {
     const m = context.metrics;
     this.metrics = m.forIntegration(this.name);
     const labels = { integration: this.name };
-    m.circuitState.set(labels, CIRCUIT_GAUGE[STATE_NAMES[this.policy.breaker.state]]);
     this.subscriptions = [
       this.policy.breaker.onStateChange((state) => {
         const to = STATE_NAMES[state];
-        m.circuitState.set(labels, CIRCUIT_GAUGE[to]);
         m.circuitTransitions.inc({ integration: this.name, to });
         this.logger.warn({ circuit: to }, `circuit ${to}`);
       }),
       this.policy.onRetry(() => m.retries.inc(labels)),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
+  }
+
+  /** The breaker's state for the circuit_state gauge. */
+  get circuitGauge(): number {
+    return CIRCUIT_GAUGE[STATE_NAMES[this.policy.circuitState()]];
   }
 
   /** The credential header's value, read from the (possibly rotated) Secret file. */

@@ -13,19 +13,24 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Circuit state gauge values (DESIGN): 0 closed, 1 half-open, 2 open. */
 export const CIRCUIT_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
+/** The circuit state of each integration in service, as gauge values, read at every scrape. */
+export type CircuitStates = () => Iterable<readonly [integration: string, value: number]>;
+
 export class SidecarMetrics {
   readonly requests: Counter<'integration' | 'method' | 'code_class' | 'outcome'>;
   readonly requestDuration: Histogram<'integration' | 'outcome'>;
   readonly attemptDuration: Histogram<'integration' | 'outcome'>;
   readonly retries: Counter<'integration'>;
+  readonly retryBudgetExhausted: Counter<'integration'>;
   readonly circuitState: Gauge<'integration'>;
   readonly circuitTransitions: Counter<'integration' | 'to'>;
   readonly rateLimited: Counter<'integration'>;
   readonly bulkheadRejected: Counter<'integration'>;
   readonly fallbacks: Counter<'integration'>;
   readonly configReloads: Counter<'result'>;
+  readonly unknownIntegration: Counter;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, circuitStates: CircuitStates = () => []) {
     const registers = [registry];
     const p = METRIC_PREFIX;
     this.requests = new Counter({
@@ -49,11 +54,23 @@ export class SidecarMetrics {
       registers,
     });
     this.retries = new Counter({ name: `${p}retries_total`, help: 'Retries sent.', labelNames: ['integration'], registers });
-    this.circuitState = new Gauge({
-      name: `${p}circuit_state`,
-      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
+    this.retryBudgetExhausted = new Counter({
+      name: `${p}retry_budget_exhausted_total`,
+      help: 'Calls not retried because the retry budget was spent; the caller got the last attempt\'s outcome.',
       labelNames: ['integration'],
       registers,
+    });
+    // Read at scrape time rather than set on the breaker's events: an open breaker only turns
+    // half-open when a call arrives, so an idle integration would report open long after
+    // halfOpenAfter let the next call through as the probe.
+    this.circuitState = new Gauge({
+      name: `${p}circuit_state`,
+      help: 'Circuit breaker state: 0 closed, 1 half-open (also: open, but the next call will be the probe), 2 open.',
+      labelNames: ['integration'],
+      registers,
+      collect() {
+        for (const [integration, value] of circuitStates()) this.set({ integration }, value);
+      },
     });
     this.circuitTransitions = new Counter({
       name: `${p}circuit_transitions_total`,
@@ -65,6 +82,12 @@ export class SidecarMetrics {
     this.bulkheadRejected = new Counter({ name: `${p}bulkhead_rejected_total`, help: 'Calls rejected by a full bulkhead.', labelNames: ['integration'], registers });
     this.fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Fallback responses served.', labelNames: ['integration'], registers });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config loads, by result.', labelNames: ['result'], registers });
+    // No label for the name: it comes from the caller, so its values would be unbounded.
+    this.unknownIntegration = new Counter({
+      name: `${p}unknown_integration_total`,
+      help: 'Calls answered 404 unknown_integration: the path names no integration this sidecar serves (a typo, or one the pod was not given).',
+      registers,
+    });
   }
 
   forIntegration(name: string): IntegrationMetrics {
@@ -121,6 +144,11 @@ export class IntegrationMetrics {
     this.metrics.rateLimited.inc({ integration: this.name });
   }
 
+  retryBudgetExhausted(): void {
+    if (this.removed) return;
+    this.metrics.retryBudgetExhausted.inc({ integration: this.name });
+  }
+
   attempt(outcome: 'response' | 'error', seconds: number): void {
     if (this.removed) return;
     (this.attemptChildren[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
@@ -136,6 +164,6 @@ export class IntegrationMetrics {
     for (const outcome of this.durationChildren.keys()) m.requestDuration.remove(this.name, outcome);
     for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
     for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);
-    for (const metric of [m.retries, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
+    for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
   }
 }

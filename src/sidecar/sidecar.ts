@@ -2,19 +2,22 @@
 // credentials), the admin server, the integrations table and its file watch. Used by
 // `breakwater sidecar`, by the tests and by the benchmark, in-process.
 import { readFile } from 'node:fs/promises';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { SIDECAR_ERRORS } from '../api/errors.ts';
-import { PROXY_HOST } from '../api/names.ts';
+import type { Duplex } from 'node:stream';
+import { PROXY_HOST, proxyBaseUrl } from '../api/names.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
-import { errorBody, toErrorResponse } from './error-response.ts';
+import { toErrorResponse, writeRawError } from './error-response.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
 import { route } from './router.ts';
+
+/** Distinct unknown names logged between two config loads. */
+const MAX_UNKNOWN_LOGGED = 32;
 
 export interface Sidecar {
   readonly port: number;
@@ -28,8 +31,8 @@ export interface Sidecar {
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const logger = options.logger;
   const registry = options.registry ?? createRegistry();
-  const metrics = new SidecarMetrics(registry);
-  const table = new IntegrationTable({
+  const metrics: SidecarMetrics = new SidecarMetrics(registry, () => table.circuitStates());
+  const table: IntegrationTable = new IntegrationTable({
     ...(options.integrations && { only: new Set(options.integrations) }),
     secretsDir: options.secretsDir,
     secretPollMs: options.secretPollMs ?? SIDECAR_DEFAULTS.secretPollMs,
@@ -60,6 +63,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
   };
 
+  const unknownLogged = new Set<string>();
   let inFlight = 0;
   let idle: (() => void) | undefined;
   let draining = false;
@@ -79,7 +83,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
     const integration = table.get(target.name);
     if (integration === undefined) {
-      toErrorResponse(res, { code: 'unknown_integration', message: table.whyUnknown(target.name) }, { name: target.name, attempts: 0 });
+      const message = table.whyUnknown(target.name);
+      metrics.unknownIntegration.inc();
+      // Once per name until the next config load: an app that calls a misspelt name in a loop must not
+      // flood the log, and the name's set of the log stays bounded.
+      if (!unknownLogged.has(target.name) && unknownLogged.size < MAX_UNKNOWN_LOGGED) {
+        unknownLogged.add(target.name);
+        logger.warn({ integration: target.name }, `answered 404 unknown_integration: ${message}`);
+      }
+      toErrorResponse(res, { code: 'unknown_integration', message }, { name: target.name, attempts: 0 });
       return;
     }
     void forward(req, res, integration, target, context);
@@ -91,15 +103,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       socket.destroy();
       return;
     }
-    // No request was parsed, so there is no response object: the status line is written by hand.
-    const body = errorBody({ code: 'bad_request', message: `malformed HTTP request: ${error.code ?? error.message}` }, '');
-    const status = SIDECAR_ERRORS.bad_request.status;
-    socket.end(
-      Buffer.concat([
-        Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
-        body,
-      ]),
-    );
+    writeRawError(socket, { code: 'bad_request', message: `malformed HTTP request: ${error.code ?? error.message}` });
+  });
+  // Node hands a CONNECT to this event, never to the request handler, and without a listener it
+  // closes the connection without a word. The proxy serves paths, not tunnels.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const base = proxyBaseUrl((server.address() as AddressInfo).port);
+    writeRawError(socket, { code: 'bad_request', message: `CONNECT is not proxied: call ${base}/<integration>/<path> over plain HTTP instead` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -142,6 +152,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return;
     }
     metrics.configReloads.inc({ result: 'success' });
+    unknownLogged.clear();
     logger.info({ config: options.configPath, integrations: table.names() }, 'config reloaded');
   };
   const watcher: ConfigWatcher = watchConfig(

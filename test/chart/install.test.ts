@@ -25,6 +25,7 @@ import {
   WEBHOOK_CERT_SECRET_NAME,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_PATH,
+  WEBHOOK_SERVICE_NAME,
 } from '../../src/api/names.ts';
 import { CHART_DIR, helmFor, only, parseManifests, VALUE_COMBINATIONS, type K8sObject } from '../support/helm.ts';
 import { eventually, kubectlFor, ok } from '../support/kube.ts';
@@ -131,6 +132,7 @@ describe('helm install', () => {
       ['patch', `configmaps/${CONFIG_MAP_NAME}`, '-n', APP_NS],
       ['create', 'configmaps', '-n', APP_NS],
       ['create', 'events.events.k8s.io', '-n', APP_NS],
+      ['get', 'replicasets.apps', '-n', APP_NS],
       ['list', 'namespaces'],
       ['get', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${WEBHOOK_CONFIGURATION_NAME}`],
       ['patch', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${WEBHOOK_CONFIGURATION_NAME}`],
@@ -139,6 +141,7 @@ describe('helm install', () => {
       ['get', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
       ['update', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
       ['create', 'secrets', '-n', NS],
+      ['get', `services/${WEBHOOK_SERVICE_NAME}`, '-n', NS],
     ];
     const denied: string[][] = [
       ['get', 'secrets/stripe-key', '-n', APP_NS],
@@ -146,11 +149,13 @@ describe('helm install', () => {
       ['update', 'secrets/other', '-n', NS],
       ['delete', `secrets/${WEBHOOK_CERT_SECRET_NAME}`, '-n', NS],
       ['get', 'configmaps/app-settings', '-n', APP_NS],
+      ['get', 'services/other', '-n', NS],
       ['delete', `configmaps/${CONFIG_MAP_NAME}`, '-n', APP_NS],
       ['update', 'externalintegrations.breakwater.dev', '-n', APP_NS],
       ['delete', 'externalintegrations.breakwater.dev', '-n', APP_NS],
       ['create', 'pods', '-n', APP_NS],
       ['patch', 'deployments.apps', '-n', APP_NS],
+      ['list', 'replicasets.apps', '-n', APP_NS],
       ['create', 'leases.coordination.k8s.io', '-n', APP_NS],
       ['update', 'leases.coordination.k8s.io/someone-else', '-n', NS],
       ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-else'],
@@ -168,7 +173,7 @@ describe('helm install', () => {
     const clusterRole = only<V1ClusterRole>(rendered, 'ClusterRole');
     const role = only<V1Role>(rendered, 'Role');
     const names = [...(clusterRole.rules ?? []), ...(role.rules ?? [])].flatMap((r) => r.resourceNames ?? []);
-    expect(new Set(names)).toEqual(new Set([CONFIG_MAP_NAME, WEBHOOK_CONFIGURATION_NAME, LEASE_NAME, WEBHOOK_CERT_SECRET_NAME]));
+    expect(new Set(names)).toEqual(new Set([CONFIG_MAP_NAME, WEBHOOK_CONFIGURATION_NAME, LEASE_NAME, WEBHOOK_CERT_SECRET_NAME, WEBHOOK_SERVICE_NAME]));
   });
 
   it('runs the real operator as the chart ServiceAccount, with the flags the chart renders', async () => {
@@ -195,12 +200,8 @@ describe('helm install', () => {
     adminPort = await freePort();
     const webhookPort = await freePort();
     webhookUrl = `https://127.0.0.1:${webhookPort}${WEBHOOK_PATH}`;
-    // What a cluster admin does to reach an operator outside the cluster: the chart's webhook now
-    // calls the URL instead of the Service (no caBundle yet; the operator patches it in).
-    await ok(kubectl, [
-      'patch', 'mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME, '--type=json',
-      '-p', JSON.stringify([{ op: 'remove', path: '/webhooks/0/clientConfig/service' }, { op: 'add', path: '/webhooks/0/clientConfig/url', value: webhookUrl }]),
-    ]);
+    // Nothing patched by hand: with --webhook-url the operator itself moves the chart's webhook from
+    // the Service to the URL.
 
     const container = only<V1Deployment>(rendered, 'Deployment').spec?.template.spec?.containers[0] as V1Container;
     const args = (container.args ?? []).map((a) =>
@@ -219,6 +220,15 @@ describe('helm install', () => {
       return { done: res?.status === 200 ? true : undefined, seen: res ? `${res.status} ${await res.text()}` : 'no answer' };
     });
     expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
+  });
+
+  it('…which registers the chart\'s webhook by its URL instead of the Service', async () => {
+    const mwc = await eventually('the webhook registered by URL', async () => {
+      const m = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+      return { done: m?.webhooks?.[0]?.clientConfig.url === webhookUrl ? m : undefined, seen: m?.webhooks?.[0]?.clientConfig };
+    });
+    expect(mwc.webhooks).toHaveLength(1);
+    expect(mwc.webhooks?.[0]?.clientConfig.service).toBeUndefined();
   });
 
   it('…which creates its webhook certificate and puts its CA in the caBundle', async () => {
@@ -272,6 +282,33 @@ describe('helm install', () => {
     expect(app?.env?.map((e) => e.name)).toContain(integrationEnvVar('stripe'));
   });
 
+  it('helm upgrade with changed values keeps the URL registration, its caBundle and injection working', async () => {
+    const before = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+    const r = await helm(['upgrade', RELEASE, CHART_DIR, '--namespace', NS, '--reuse-values', '--set', 'webhook.timeoutSeconds=7', '--set', 'operator.logLevel=debug', '--wait', '--timeout', '120s']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/REVISION: 2/);
+    const after = await getJson<V1MutatingWebhookConfiguration>(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME]);
+    const webhook = after?.webhooks?.[0];
+    expect(webhook?.timeoutSeconds).toBe(7);
+    expect(webhook?.clientConfig.url).toBe(webhookUrl);
+    expect(webhook?.clientConfig.service).toBeUndefined();
+    expect(webhook?.clientConfig.caBundle).toBe(before?.webhooks?.[0]?.clientConfig.caBundle);
+    const deployment = await getJson<V1Deployment>(['deployment', '-n', NS, only(rendered, 'Deployment').metadata.name]);
+    expect(deployment?.spec?.template.spec?.containers[0]?.args).toContain('--log-level=debug');
+
+    await kubectl(['delete', 'pod', 'shop', '-n', APP_NS, '--ignore-not-found', '--wait=false', '--grace-period=0', '--force']);
+    const created = await eventually('a pod created after the upgrade to be injected', async () => {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shop-2', namespace: APP_NS, annotations: { 'breakwater.dev/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/shop:1' }] } };
+      await kubectl(['delete', 'pod', 'shop-2', '-n', APP_NS, '--ignore-not-found', '--wait=false', '--grace-period=0', '--force']);
+      const c = await kubectl(['create', '-f', '-', '-o', 'json'], JSON.stringify(pod));
+      const p = c.code === 0 ? (JSON.parse(c.stdout) as V1Pod) : undefined;
+      const names = [...(p?.spec?.initContainers ?? []), ...(p?.spec?.containers ?? [])].map((x) => x.name);
+      return { done: names.includes(SIDECAR_CONTAINER_NAME) ? p : undefined, seen: c.code === 0 ? names : c.stderr };
+    }, 30_000, 1_000);
+    expect(created.metadata?.name).toBe('shop-2');
+  });
+
   it('denies what the operator does not need, on a real request with its token', async () => {
     const asOperator = kubectlFor(binDir, operatorKubeconfig);
     const get = await asOperator(['get', 'secret', 'stripe-key', '-n', APP_NS]);
@@ -292,5 +329,28 @@ describe('helm install', () => {
     expect(log).toContain('admission webhook ready');
     const refused = log.split('\n').filter((line) => /forbidden|\b403\b/i.test(line));
     expect(refused.map((line) => line.slice(0, 400))).toEqual([]);
+  });
+
+  it('helm uninstall takes the certificate Secret and the Lease with it; the labelled ConfigMap stays for the integrations left', async () => {
+    const managedBy = { 'app.kubernetes.io/managed-by': 'breakwater-operator', 'app.kubernetes.io/part-of': 'breakwater' };
+    const owner = { apiVersion: 'v1', kind: 'Service', name: WEBHOOK_SERVICE_NAME };
+    const secret = await getJson<V1Secret>(['secret', '-n', NS, WEBHOOK_CERT_SECRET_NAME]);
+    expect(secret?.metadata?.labels).toMatchObject({ ...managedBy, 'app.kubernetes.io/component': 'webhook-certificate' });
+    expect(secret?.metadata?.ownerReferences).toEqual([expect.objectContaining(owner)]);
+    const lease = await getJson<{ metadata: V1Secret['metadata'] }>(['lease', '-n', NS, LEASE_NAME]);
+    expect(lease?.metadata?.labels).toMatchObject({ ...managedBy, 'app.kubernetes.io/component': 'leader-election' });
+    expect(lease?.metadata?.ownerReferences).toEqual([expect.objectContaining(owner)]);
+
+    const r = await helm(['uninstall', RELEASE, '--namespace', NS, '--wait', '--timeout', '60s']);
+    expect(r.code, r.stderr).toBe(0);
+    await eventually('the garbage collector to delete the Secret and the Lease', async () => {
+      const left = [await getJson(['secret', '-n', NS, WEBHOOK_CERT_SECRET_NAME]), await getJson(['lease', '-n', NS, LEASE_NAME])].filter(Boolean);
+      return { done: left.length === 0 ? true : undefined, seen: left.length };
+    });
+    expect(await getJson(['mutatingwebhookconfiguration', WEBHOOK_CONFIGURATION_NAME])).toBeUndefined();
+    // Pods that run the sidecar still mount it, and the integrations (and the CRD) are the user's.
+    const configMaps = JSON.parse(await ok(kubectl, ['get', 'configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=breakwater-operator', '-o', 'json'])) as { items: V1ConfigMap[] };
+    expect(configMaps.items.map((c) => `${c.metadata?.namespace}/${c.metadata?.name}`)).toContain(`${APP_NS}/${CONFIG_MAP_NAME}`);
+    expect(await getJson(['externalintegration', '-n', APP_NS, 'stripe'])).toBeDefined();
   });
 });

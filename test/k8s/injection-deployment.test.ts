@@ -53,3 +53,70 @@ describe('a Deployment annotated breakwater.dev/inject: "true"', () => {
     }
   });
 });
+
+// Admission warnings go to the ReplicaSet controller, which drops them: the user sees the Event instead.
+describe('annotation typos in a Deployment', () => {
+  interface CoreEvent {
+    type: string;
+    reason: string;
+    message: string;
+    action: string;
+    reportingComponent: string;
+    involvedObject: { kind: string; name: string };
+  }
+
+  const deployment = (name: string, annotations: Record<string, string>) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, annotations },
+        spec: { containers: [{ name: 'app', image: `registry.example/${name}:1` }] },
+      },
+    },
+  });
+
+  async function podsOf(name: string): Promise<V1Pod[]> {
+    return eventually(`2 pods of ${name}`, async () => {
+      const list = JSON.parse(await ok(h.kubectl, ['get', 'pods', '-n', ns, '-l', `app=${name}`, '-o', 'json'])) as { items: V1Pod[] };
+      return { done: list.items.length === 2 ? list.items : undefined, seen: list.items.length };
+    });
+  }
+
+  async function eventsOn(name: string): Promise<CoreEvent[]> {
+    return eventually(`a Warning Event on deployment/${name}`, async () => {
+      const out = await ok(h.kubectl, ['get', 'events', '-n', ns, '--field-selector', `involvedObject.kind=Deployment,involvedObject.name=${name}`, '-o', 'json']);
+      const items = (JSON.parse(out) as { items: CoreEvent[] }).items.filter((e) => e.type === 'Warning');
+      return { done: items.length > 0 ? items : undefined, seen: items.length };
+    });
+  }
+
+  const warned = () => h.registry.getSingleMetricAsString('breakwater_webhook_admission_warnings_total');
+
+  it('inject: "yes" gives pods without the sidecar, and one SidecarNotInjected Event on the Deployment says why', async () => {
+    await ok(h.kubectl, ['apply', '-f', '-'], JSON.stringify(deployment('typo', { 'breakwater.dev/inject': 'yes' })));
+    const pods = await podsOf('typo');
+    for (const pod of pods) expect(pod.spec?.initContainers ?? []).toEqual([]);
+    const events = await eventsOn('typo');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ reason: 'SidecarNotInjected', action: 'Admit', reportingComponent: 'breakwater.dev/operator' });
+    expect(events[0]!.message).toMatch(/^pod typo-[a-z0-9]+-…: annotation breakwater\.dev\/inject must be "true" or "false", got "yes"; ignored$/);
+    // What a user runs first.
+    const described = await ok(h.kubectl, ['describe', 'deployment', 'typo', '-n', ns]);
+    expect(described).toMatch(/Warning\s+SidecarNotInjected/);
+    expect(await warned()).toMatch(/breakwater_webhook_admission_warnings_total\{result="skipped"\} [2-9]/);
+  });
+
+  it('an unknown name in breakwater.dev/integrations gives an InjectedWithWarnings Event naming the known ones', async () => {
+    await ok(h.kubectl, ['apply', '-f', '-'], JSON.stringify(deployment('misspelt', { 'breakwater.dev/inject': 'true', 'breakwater.dev/integrations': 'stirpe' })));
+    await podsOf('misspelt');
+    const events = await eventsOn('misspelt');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ reason: 'InjectedWithWarnings' });
+    expect(events[0]!.message).toContain('unknown integration "stirpe" in breakwater.dev/integrations (integrations in this namespace: stripe)');
+    expect(await warned()).toMatch(/breakwater_webhook_admission_warnings_total\{result="injected"\} [2-9]/);
+  });
+});

@@ -7,13 +7,18 @@ describe('circuit breaker', () => {
   let h: Harness;
 
   beforeAll(async () => {
-    for (const name of ['consecutive', 'rate', 'midretry', 'client-errors']) vendors[name] = await startUpstream();
+    for (const name of ['consecutive', 'idle', 'rate', 'midretry', 'client-errors']) vendors[name] = await startUpstream();
     h = await startHarness(
       docs(
         integration('consecutive', {
           upstream: { url: vendors.consecutive!.url },
           retry: { maxAttempts: 1 },
           circuitBreaker: { consecutiveFailures: 3, halfOpenAfter: '300ms' },
+        }),
+        integration('idle', {
+          upstream: { url: vendors.idle!.url },
+          retry: { maxAttempts: 1 },
+          circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '400ms' },
         }),
         integration('rate', {
           upstream: { url: vendors.rate!.url },
@@ -69,6 +74,31 @@ describe('circuit breaker', () => {
       expect(sample(metrics, `breakwater_circuit_transitions_total{integration="consecutive",to="${to}"}`), to).toBe(1);
     }
     expect(h.logs.some((l) => l.level === 'warn' && l.integration === 'consecutive' && l.circuit === 'open')).toBe(true);
+  });
+
+  it('reports an idle open breaker as half-open once halfOpenAfter has passed, and open again after a failed probe', async () => {
+    const vendor = vendors.idle!;
+    const state = async () => sample(await h.metrics(), 'breakwater_circuit_state{integration="idle"}');
+    vendor.otherwise({ status: 503 });
+    for (let i = 0; i < 2; i++) await h.call('/idle/x');
+    const openedAt = performance.now();
+    expect(await state()).toBe(2);
+
+    // No call arrives, yet the next one would be the probe: the gauge must not read open forever.
+    await eventually(async () => expect(await state()).toBe(1), 3000);
+    expect(performance.now() - openedAt).toBeGreaterThanOrEqual(390);
+    expect(vendor.requests).toHaveLength(2);
+
+    // The probe fails: open again, for another halfOpenAfter.
+    expect((await h.call('/idle/x')).status).toBe(503);
+    expect(vendor.requests).toHaveLength(3);
+    expect(await state()).toBe(2);
+    expect(sample(await h.metrics(), 'breakwater_circuit_transitions_total{integration="idle",to="open"}')).toBe(2);
+    await eventually(async () => expect(await state()).toBe(1), 3000);
+
+    vendor.otherwise({ status: 200 });
+    expect((await h.call('/idle/x')).status).toBe(200);
+    expect(await state()).toBe(0);
   });
 
   it('opens on the failure rate once the window holds the minimum number of calls', async () => {

@@ -64,7 +64,12 @@ export const FAST_RETRY = {
 export type Secrets = Record<string, Record<string, string>>;
 
 /** `config` undefined starts the sidecar with no config file, as in a namespace without integrations. */
-export async function startHarness(config: string | undefined, options: Partial<SidecarOptions> = {}, secrets: Secrets = {}): Promise<Harness> {
+export async function startHarness(
+  config: string | undefined,
+  options: Partial<SidecarOptions> = {},
+  secrets: Secrets = {},
+  logLevel = 'info',
+): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'breakwater-sidecar-'));
   const configPath = join(dir, 'config', 'integrations.yaml');
   const secretsDir = join(dir, 'secrets');
@@ -87,7 +92,7 @@ export async function startHarness(config: string | undefined, options: Partial<
   for (const [name, keys] of Object.entries(secrets)) for (const [key, value] of Object.entries(keys)) await mountSecret(name, key, value);
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger({
-    level: 'info',
+    level: logLevel,
     name: 'test-sidecar',
     destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   });

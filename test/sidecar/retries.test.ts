@@ -63,6 +63,19 @@ describe('retries', () => {
     expect(hits()).toBe(1);
   });
 
+  it.each([
+    ['empty', ''],
+    ['blank', '  '],
+  ])('does not retry a POST whose idempotency header is %s', async (_, key) => {
+    vendor.script({ status: 503 }, { status: 200 });
+    const reply = await h.call('/vendor/charges', { method: 'POST', headers: { 'idempotency-key': key }, body: '{"amount":1}' });
+    expect(reply.status).toBe(503);
+    expect(reply.headers['x-breakwater-attempts']).toBe('1');
+    expect(hits()).toBe(1);
+    // The header did reach the vendor as sent: the sidecar only declined to replay the call.
+    expect(vendor.requests.at(-1)!.headers['idempotency-key']).toBe(key.trim());
+  });
+
   it('retries a POST that carries the idempotency header, replaying its body', async () => {
     vendor.script({ status: 503 }, { status: 200, body: 'charged' });
     const reply = await h.call('/vendor/charges', {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type ScriptedUpstream } from '../support/upstream.ts';
-import { docs, eventually, integration, rawRequest, startHarness, type Harness } from './harness.ts';
+import { docs, eventually, integration, rawRequest, sample, startHarness, type Harness } from './harness.ts';
 
 describe('routing', () => {
   let vendor: ScriptedUpstream;
@@ -54,10 +54,15 @@ describe('routing', () => {
     expect(other.requests.at(-1)!.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('answers 404 unknown_integration for a name it does not know', async () => {
+  it('answers 404 unknown_integration for a name it does not know, counts it and logs the name once', async () => {
     const reply = await h.call('/stripe/v1/charges');
     expect(reply.status).toBe(404);
     expect(reply.json()).toMatchObject({ error: 'unknown_integration', integration: 'stripe' });
+    for (const path of ['/stripe/v1/refunds', '/strpie/x']) expect((await h.call(path)).status).toBe(404);
+    expect(sample(await h.metrics(), 'breakwater_unknown_integration_total')).toBe(3);
+    const warned = h.logs.filter((l) => l.level === 'warn' && String(l.msg).includes('unknown_integration'));
+    expect(warned.map((l) => l.integration)).toEqual(['stripe', 'strpie']);
+    expect(warned[0]!.msg).toMatch(/known: payments, geo/);
   });
 
   it('answers 400 bad_request for paths that could escape the base path or name nothing', async () => {
@@ -67,6 +72,19 @@ describe('routing', () => {
       expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'bad_request' });
     }
     expect(vendor.requests.some((r) => r.url.includes('admin'))).toBe(false);
+  });
+
+  it.each([
+    ['an authority', 'api.stripe.com:443'],
+    ['an integration path', '/payments/x'],
+  ])('answers a CONNECT to %s with 400 bad_request and a reason, without calling a vendor', async (_, target) => {
+    const before = vendor.requests.length;
+    const raw = await rawRequest(h.sidecar.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    expect(raw).toMatch(/^HTTP\/1.1 400 /);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    expect(body).toMatchObject({ error: 'bad_request' });
+    expect(body.message).toMatch(/CONNECT is not proxied/);
+    expect(vendor.requests.length).toBe(before);
   });
 
   it('answers 400 bad_request to a malformed HTTP request', async () => {

@@ -5,7 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { EVENT_REPORTING_CONTROLLER } from '../../src/api/names.ts';
 import { KubeClient } from '../../src/kube/client.ts';
+import { EventRecorder } from '../../src/kube/events.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { EXTERNAL_INTEGRATIONS, NAMESPACES, type StoredIntegration, type StoredNamespace } from '../../src/kube/resources.ts';
 import { serverVersion } from '../../src/kube/server-version.ts';
@@ -15,6 +17,7 @@ import {
   type FailurePolicy,
 } from '../../src/kube/webhook-configuration.ts';
 import { cacheLookup } from '../../src/operator/admission-context.ts';
+import { AdmissionEvents } from '../../src/operator/admission-events.ts';
 import { planCertificates, type WebhookCertificates } from '../../src/operator/certs.ts';
 import { SIDECAR_RESOURCES, type InjectSettings } from '../../src/operator/inject.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/operator/webhook.ts';
@@ -92,6 +95,11 @@ export async function startInjection(binDir: string, kubeconfig: string, suite: 
     settings,
     logger: createLogger({ level: 'silent', name: 'webhook' }),
     registry,
+    events: new AdmissionEvents({
+      client,
+      recorder: new EventRecorder(client, EVENT_REPORTING_CONTROLLER, `test-${suite}`),
+      logger: createLogger({ level: 'silent', name: 'webhook-events' }),
+    }),
   });
   const url = `https://127.0.0.1:${server.port}/mutate-pods`;
   const registered: string[] = [];

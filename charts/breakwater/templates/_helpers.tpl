@@ -7,6 +7,25 @@ the chart's tests check them against names.ts.
 {{- define "breakwater.webhookConfigurationName" -}}breakwater{{- end }}
 {{- define "breakwater.webhookName" -}}inject.breakwater.dev{{- end }}
 {{- define "breakwater.webhookPath" -}}/mutate-pods{{- end }}
+
+{{/*
+The URL the webhook is registered by, or nothing for the Service: webhook.url, else the URL an operator
+run outside the cluster (--webhook-url) put in the live object. Kept, because an upgrade that put the
+Service back beside that URL would be refused ("exactly one of url or service"). lookup sees nothing
+under `helm template`.
+*/}}
+{{- define "breakwater.webhookUrl" -}}
+{{- $url := .Values.webhook.url -}}
+{{- if not $url -}}
+{{- $live := lookup "admissionregistration.k8s.io/v1" "MutatingWebhookConfiguration" "" (include "breakwater.webhookConfigurationName" .) -}}
+{{- range (dig "webhooks" list $live) -}}
+{{- if and (eq .name (include "breakwater.webhookName" $)) .clientConfig.url -}}
+{{- $url = .clientConfig.url -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $url -}}
+{{- end }}
 {{- define "breakwater.certSecretName" -}}breakwater-webhook-certs{{- end }}
 
 {{- define "breakwater.name" -}}
