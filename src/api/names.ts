@@ -50,6 +50,14 @@ export const METRICS_PATH = '/metrics';
 /** Response header: how many times the sidecar sent the call to the vendor. */
 export const ATTEMPTS_HEADER = 'x-breakwater-attempts';
 
+/** Durable delivery: GET on the proxy port at this path plus an id shows that delivery. */
+export const DELIVERIES_PATH = '/_breakwater/deliveries/';
+/** Request header: deliveries with the same value go one at a time, in submission order. */
+export const ORDERING_KEY_HEADER = 'breakwater-ordering-key';
+/** Where `sqlite:` keeps its file when no path is given; an emptyDir in a pod. */
+export const DATA_DIR = '/var/lib/breakwater';
+export const SQLITE_FILE = 'deliveries.sqlite';
+
 /** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
 export const WEBHOOK_PATH = '/mutate-pods';
 export const WEBHOOK_NAME = `inject.${GROUP}`;

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { HTTP_METHODS } from '../api/defaults.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
+import { DeliveryMetrics } from './delivery-metrics.ts';
 
 const METHODS = new Set<string>(HTTP_METHODS);
 const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -24,6 +25,7 @@ export class SidecarMetrics {
   readonly bulkheadRejected: Counter<'integration'>;
   readonly fallbacks: Counter<'integration'>;
   readonly configReloads: Counter<'result'>;
+  readonly delivery: DeliveryMetrics;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -65,6 +67,7 @@ export class SidecarMetrics {
     this.bulkheadRejected = new Counter({ name: `${p}bulkhead_rejected_total`, help: 'Calls rejected by a full bulkhead.', labelNames: ['integration'], registers });
     this.fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Fallback responses served.', labelNames: ['integration'], registers });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config loads, by result.', labelNames: ['result'], registers });
+    this.delivery = new DeliveryMetrics(registry);
   }
 
   forIntegration(name: string): IntegrationMetrics {

@@ -5,12 +5,14 @@ import { readFile } from 'node:fs/promises';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { SIDECAR_ERRORS } from '../api/errors.ts';
-import { PROXY_HOST } from '../api/names.ts';
+import { DATA_DIR, DELIVERIES_PATH, PROXY_HOST } from '../api/names.ts';
+import { parseStoreUrl } from '../delivery/open.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { errorBody, toErrorResponse } from './error-response.ts';
+import { Deliveries, prefersAsync } from './deliveries.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -58,6 +60,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     },
     logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
   };
+  const deliveries = new Deliveries({
+    location: parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR),
+    table,
+    metrics: metrics.delivery,
+    logger,
+    limits: context.limits,
+    ...(options.policy?.random && { random: options.policy.random }),
+  });
+  deliveries.sync();
 
   let inFlight = 0;
   let idle: (() => void) | undefined;
@@ -71,6 +82,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     inFlight++;
     res.on('close', onClose);
     if (draining) res.setHeader('connection', 'close');
+    if (req.url?.startsWith(DELIVERIES_PATH)) {
+      void deliveries.serveStatus(req, res, req.url);
+      return;
+    }
     const target = route(req.url);
     if (!target.ok) {
       toErrorResponse(res, { code: 'bad_request', message: target.message }, { name: '', attempts: 0 });
@@ -83,6 +98,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         { code: 'unknown_integration', message: `no integration named ${JSON.stringify(target.name)}; known: ${table.names().join(', ') || 'none'}` },
         { name: target.name, attempts: 0 },
       );
+      return;
+    }
+    if (integration.spec.delivery && req.method !== 'CONNECT' && prefersAsync(req.headers.prefer)) {
+      void deliveries.accept(req, res, integration, target.rest);
       return;
     }
     void forward(req, res, integration, target, context);
@@ -127,6 +146,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     });
   } catch (error) {
     server.close();
+    await deliveries.drain(0);
     table.close();
     throw error;
   }
@@ -148,6 +168,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return;
     }
     metrics.configReloads.inc({ result: 'success' });
+    deliveries.sync();
     logger.info({ config: options.configPath, integrations: table.names() }, 'config reloaded');
   };
   const watcher: ConfigWatcher = watchConfig(
@@ -179,6 +200,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       if (inFlight > 0) logger.warn({ inFlight }, 'drain timed out; closing calls still in flight');
     }
     server.closeAllConnections();
+    // Deliveries in flight get the same grace as calls; what is left goes back to the store.
+    await deliveries.drain(timeoutMs);
     table.close();
     await admin.close();
   };

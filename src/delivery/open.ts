@@ -1,0 +1,35 @@
+// Store URLs: `sqlite:PATH`, or `sqlite:` for the file under the data directory. A URL is checked when
+// the program starts (a typo is a usage error); the store itself is opened when first needed, so a
+// sidecar whose disk is not ready still serves synchronous calls.
+import { isAbsolute, join, resolve } from 'node:path';
+import { SQLITE_FILE } from '../api/names.ts';
+import { StoreUrlError } from './errors.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import type { DeliveryStore } from './store.ts';
+
+export const STORE_SCHEMES = ['sqlite:'] as const;
+
+export type StoreLocation = { readonly kind: 'sqlite'; readonly path: string };
+
+/** Throws StoreUrlError for a URL no store understands. */
+export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
+  if (url.startsWith('sqlite:')) {
+    // sqlite:/abs, sqlite:///abs and sqlite:relative all name a file.
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') return { kind: 'sqlite', path: join(dataDir, SQLITE_FILE) };
+    return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
+  }
+  throw new StoreUrlError(
+    `${JSON.stringify(url)} is not a delivery store URL; use ${STORE_SCHEMES.map((s) => `${s}PATH`).join(' or ')}, or sqlite: for the file under the data directory`,
+  );
+}
+
+/** Throws StoreUnavailableError when the store cannot be opened. */
+export function openStore(location: StoreLocation): DeliveryStore {
+  return new SqliteStore(location.path);
+}
+
+/** Where a location keeps its data, for logs and errors. */
+export function describeLocation(location: StoreLocation): string {
+  return `sqlite:${location.path}`;
+}
