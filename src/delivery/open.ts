@@ -1,9 +1,10 @@
 // Store URLs: `sqlite:PATH`, or `sqlite:` for the file under the data directory. A URL is checked when
 // the program starts (a typo is a usage error); the store itself is opened when first needed, so a
 // sidecar whose disk is not ready still serves synchronous calls.
+import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SQLITE_FILE } from '../api/names.ts';
-import { StoreUrlError } from './errors.ts';
+import { StoreUnavailableError, StoreUrlError } from './errors.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { DeliveryStore } from './store.ts';
 
@@ -24,8 +25,12 @@ export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
   );
 }
 
-/** Throws StoreUnavailableError when the store cannot be opened. */
-export function openStore(location: StoreLocation): DeliveryStore {
+/**
+ * Throws StoreUnavailableError when the store cannot be opened. `existing` refuses to create one: a
+ * tool that reads a store should say a path is wrong rather than show an empty new store there.
+ */
+export function openStore(location: StoreLocation, options: { readonly existing?: boolean } = {}): DeliveryStore {
+  if (options.existing && !existsSync(location.path)) throw new StoreUnavailableError(`there is no delivery store at ${location.path}`);
   return new SqliteStore(location.path);
 }
 
