@@ -230,4 +230,37 @@ describe('durable delivery', () => {
     const delivered = vendor.requests.filter((r) => r.url === '/v2/v1/x');
     expect(new Set(delivered.map((r) => r.headers['idempotency-key']))).toEqual(new Set(ids));
   });
+
+  it('delivers 3 ordering keys × 50 in submission order per key while the vendor fails at random', async () => {
+    // Each attempt fails one time in three, with a 503 or a dropped connection.
+    const received = new Map<string, number[]>();
+    vendor.otherwise((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const roll = Math.random();
+        if (roll < 0.15) return void req.socket.destroy();
+        if (roll < 0.33) return void res.writeHead(503).end();
+        const { key, n } = JSON.parse(Buffer.concat(chunks).toString()) as { key: string; n: number };
+        received.set(key, [...(received.get(key) ?? []), n]);
+        res.writeHead(200).end();
+      });
+    });
+    await start({ circuitBreaker: { consecutiveFailures: 50, halfOpenAfter: '50ms' } });
+    const keys = ['customer-a', 'customer-b', 'customer-c'];
+    // One client per key, each waiting for its 202 before the next: that is the submission order.
+    const statuses = await Promise.all(
+      keys.map(async (key) => {
+        const seen: number[] = [];
+        for (let n = 0; n < 50; n++) {
+          const reply = await h!.call('/invoicing/v1/x', { method: 'POST', headers: { ...ASYNC, 'breakwater-ordering-key': key }, body: JSON.stringify({ key, n }) });
+          seen.push(reply.status);
+        }
+        return seen;
+      }),
+    );
+    expect(statuses.flat()).toEqual(Array(150).fill(202));
+    await eventually(() => expect([...received.values()].flat()).toHaveLength(150), 30_000, 100);
+    for (const key of keys) expect(received.get(key)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+  }, 40_000);
 });
