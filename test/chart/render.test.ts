@@ -217,6 +217,8 @@ describe('value combinations', () => {
     expect(alerts.BreakwaterErrorRatioHigh?.expr).toContain('breakwater_requests_total{outcome!="success"}');
     expect(alerts.BreakwaterRateLimitedRatioHigh?.expr).toContain('breakwater_rate_limited_total');
     expect(alerts.BreakwaterWebhookFailing?.expr).toContain(`name="${WEBHOOK_NAME}"`);
+    expect(alerts.BreakwaterDeadLetters?.expr).toBe('max by (namespace, integration) (breakwater_dead_letters) > 0');
+    expect(alerts.BreakwaterDeliveryBacklogOld?.expr).toBe('max by (namespace, integration) (breakwater_delivery_oldest_seconds) > 1800');
     for (const r of Object.values(alerts)) expect(r.expr.split('(').length, `${r.alert}: balanced parentheses`).toBe(r.expr.split(')').length);
 
     const dashboard = only<{ data: Record<string, string>; metadata: { labels: Record<string, string> } }>(objects, 'ConfigMap');
