@@ -7,6 +7,7 @@
 import { isBrokenCircuitError, isBulkheadRejectedError, CircuitState } from 'cockatiel';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
+import { HOP_BY_HOP_HEADERS } from '../api/hop-by-hop.ts';
 import { LeaseLostError } from '../delivery/errors.ts';
 import { DeliverySchedule, type ScheduleSpec, type TurnReport } from '../delivery/schedule.ts';
 import { RESPONSE_BODY_LIMIT, type Delivery, type DeliveryStore, type Settlement, type StoredResponse } from '../delivery/store.ts';
@@ -53,6 +54,7 @@ interface Turn {
 }
 
 const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
 
 export class DeliveryWorker {
   readonly name: string;
@@ -333,9 +335,13 @@ function outbound(integration: Integration, delivery: Delivery): Outbound {
   };
 }
 
+/** The vendor's end-to-end response headers, as kept with the delivery. */
 function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
   return out;
 }
 
