@@ -57,6 +57,8 @@ export const ORDERING_KEY_HEADER = 'breakwater-ordering-key';
 /** Where `sqlite:` keeps its file when no path is given; an emptyDir in a pod. */
 export const DATA_DIR = '/var/lib/breakwater';
 export const SQLITE_FILE = 'deliveries.sqlite';
+/** The injected sidecar's emptyDir at DATA_DIR: the root filesystem is read-only. */
+export const DATA_VOLUME_NAME = 'breakwater-data';
 
 /** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
 export const WEBHOOK_PATH = '/mutate-pods';

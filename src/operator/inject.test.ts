@@ -8,6 +8,7 @@ import {
   ANNOTATION_STATUS,
   CONFIG_DIR,
   CONFIG_MAP_NAME,
+  DATA_DIR,
   LABEL_INJECTION,
   SECRETS_DIR,
   SIDECAR_ADMIN_PORT,
@@ -153,11 +154,13 @@ describe('what gets injected', () => {
       { name: 'breakwater-config', configMap: { name: CONFIG_MAP_NAME, optional: true } },
       { name: 'bw-secret-courier-ca', secret: { secretName: 'courier-ca', optional: true } },
       { name: 'bw-secret-stripe-key', secret: { secretName: 'stripe-key', optional: true } },
+      { name: 'breakwater-data', emptyDir: {} },
     ]);
     expect(sidecar.volumeMounts).toEqual([
       { name: 'breakwater-config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'bw-secret-courier-ca', mountPath: `${SECRETS_DIR}/courier-ca`, readOnly: true },
       { name: 'bw-secret-stripe-key', mountPath: `${SECRETS_DIR}/stripe-key`, readOnly: true },
+      { name: 'breakwater-data', mountPath: DATA_DIR },
     ]);
     for (const c of injected.spec?.containers ?? []) expect(c.volumeMounts).toBeUndefined();
   });
@@ -222,7 +225,7 @@ describe('selection of integrations', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_INTEGRATIONS]: ' stripe , geo' }));
     expect(r.warnings).toEqual([]);
     expect(status(r.pod).integrations).toEqual(['stripe', 'geo']);
-    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-stripe-key']);
+    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-stripe-key', 'breakwater-data']);
     expect(r.pod.spec?.containers[1]?.env?.map((e) => e.name)).toEqual(['BREAKWATER_URL', 'BREAKWATER_STRIPE_URL', 'BREAKWATER_GEO_URL']);
   });
 
@@ -246,7 +249,7 @@ describe('selection of integrations', () => {
     const a = integration('a', { auth: { secretRef: { name: 'shared', key: 'a' } } });
     const b = integration('b', { auth: { secretRef: { name: 'shared', key: 'b' } } });
     const r = run(pod({ [ANNOTATION_INJECT]: 'true' }), { integrations: [a, b] });
-    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-shared']);
+    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-shared', 'breakwater-data']);
   });
 });
 

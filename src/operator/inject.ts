@@ -16,6 +16,8 @@ import {
   CONFIG_MAP_NAME,
   CONFIG_PATH,
   CONFIG_VOLUME_NAME,
+  DATA_DIR,
+  DATA_VOLUME_NAME,
   ENV_PROXY_URL,
   HEALTH_PATH,
   INJECT_FALSE,
@@ -233,6 +235,8 @@ function sidecarVolumes(selected: readonly Selected[]): V1Volume[] {
     // picks the file up when it appears.
     { name: CONFIG_VOLUME_NAME, configMap: { name: CONFIG_MAP_NAME, optional: true } },
     ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), secret: { secretName: name, optional: true } })),
+    // The sqlite: delivery store. It survives a restart of the sidecar container, not the pod's deletion.
+    { name: DATA_VOLUME_NAME, emptyDir: {} },
   ];
 }
 
@@ -240,6 +244,7 @@ function sidecarMounts(selected: readonly Selected[]): V1VolumeMount[] {
   return [
     { name: CONFIG_VOLUME_NAME, mountPath: CONFIG_DIR, readOnly: true },
     ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
+    { name: DATA_VOLUME_NAME, mountPath: DATA_DIR },
   ];
 }
 
