@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './open.ts';
+export * from './redis-store.ts';
 export * from './schedule.ts';
 export * from './sqlite-store.ts';
 export * from './store.ts';

@@ -1,16 +1,16 @@
-// Store URLs: `sqlite:PATH`, or `sqlite:` for the file under the data directory. A URL is checked when
+// Store URLs: `sqlite:PATH`, `sqlite:` for the file under the data directory, or `redis://…`
+// (`rediss://` for TLS) for a store every sidecar pointing at it shares. A URL is checked when
 // the program starts (a typo is a usage error); the store itself is opened when first needed, so a
 // sidecar whose disk is not ready still serves synchronous calls.
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SQLITE_FILE } from '../api/names.ts';
 import { StoreUnavailableError, StoreUrlError } from './errors.ts';
+import { redact, RedisStore } from './redis-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { DeliveryStore } from './store.ts';
 
-export const STORE_SCHEMES = ['sqlite:'] as const;
-
-export type StoreLocation = { readonly kind: 'sqlite'; readonly path: string };
+export type StoreLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'redis'; readonly url: string };
 
 /** Throws StoreUrlError for a URL no store understands. */
 export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
@@ -20,8 +20,9 @@ export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
     if (path === '') return { kind: 'sqlite', path: join(dataDir, SQLITE_FILE) };
     return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
   }
+  if (/^rediss?:\/\/[^/?#]/.test(url)) return { kind: 'redis', url };
   throw new StoreUrlError(
-    `${JSON.stringify(url)} is not a delivery store URL; use ${STORE_SCHEMES.map((s) => `${s}PATH`).join(' or ')}, or sqlite: for the file under the data directory`,
+    `${JSON.stringify(redact(url))} is not a delivery store URL; use sqlite:PATH, sqlite: for the file under the data directory, or redis://[:PASSWORD@]HOST:PORT[/DB]`,
   );
 }
 
@@ -30,11 +31,12 @@ export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
  * tool that reads a store should say a path is wrong rather than show an empty new store there.
  */
 export function openStore(location: StoreLocation, options: { readonly existing?: boolean } = {}): DeliveryStore {
+  if (location.kind === 'redis') return new RedisStore(location.url);
   if (options.existing && !existsSync(location.path)) throw new StoreUnavailableError(`there is no delivery store at ${location.path}`);
   return new SqliteStore(location.path);
 }
 
-/** Where a location keeps its data, for logs and errors. */
+/** Where a location keeps its data, for logs and errors: never a password. */
 export function describeLocation(location: StoreLocation): string {
-  return `sqlite:${location.path}`;
+  return location.kind === 'redis' ? redact(location.url) : `sqlite:${location.path}`;
 }
