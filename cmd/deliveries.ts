@@ -2,7 +2,7 @@
 // line. It talks to the store itself (--store), so it works beside a running sidecar (SQLite takes
 // turns with it for the write lock) or with none. Exit codes: 0 done, 1 some ids were not found or
 // could not be replayed, 64 bad usage, 69 the store could not be opened, read or written.
-import { DATA_DIR, flagEnvVar } from '../src/api/names.ts';
+import { DATA_DIR, ENV_DELIVERY_STORE, ENV_DELIVERY_STORE_PASSWORD } from '../src/api/names.ts';
 import { isDuration, parseDuration } from '../src/api/duration.ts';
 import {
   DELIVERY_STATES,
@@ -28,8 +28,8 @@ const EXIT_PARTIAL = 1;
 const STORE_FLAGS = {
   store: {
     type: 'string',
-    default: process.env[flagEnvVar('delivery-store')] ?? SIDECAR_DEFAULTS.deliveryStore,
-    description: `delivery store URL: sqlite:PATH, or sqlite: for the file under --data-dir (also read from ${flagEnvVar('delivery-store')})`,
+    default: process.env[ENV_DELIVERY_STORE] ?? SIDECAR_DEFAULTS.deliveryStore,
+    description: `delivery store URL: sqlite:PATH, sqlite: for the file under --data-dir, or redis://HOST:PORT (also read from ${ENV_DELIVERY_STORE}; a password from ${ENV_DELIVERY_STORE_PASSWORD})`,
   },
   'data-dir': { type: 'string', default: DATA_DIR, description: 'directory of the sqlite: store' },
 } as const satisfies Record<string, FlagSpec>;
@@ -87,7 +87,7 @@ ${Object.values(VERBS)
   .map((v) => `  ${v.summary}`)
   .join('\n')}
 
-Every command takes --store URL (default sqlite: under --data-dir). Exit codes: 0 done; 1 some ids not
+Every command takes --store URL (default sqlite: under --data-dir, or the sidecar's ${ENV_DELIVERY_STORE}). Exit codes: 0 done; 1 some ids not
 found or not replayable; 64 bad usage; 69 the store could not be opened, read or written.
 breakwater deliveries <command> --help lists a command's flags.`;
 
@@ -110,7 +110,7 @@ export async function deliveries(argv: readonly string[]): Promise<number> {
   const flags = parsed.values as Record<string, string | number>;
   let store: DeliveryStore;
   try {
-    store = openStore(parseStoreUrl(String(flags.store), String(flags['data-dir'])), { existing: true });
+    store = openStore(parseStoreUrl(String(flags.store), String(flags['data-dir']), process.env[ENV_DELIVERY_STORE_PASSWORD]), { existing: true });
   } catch (error) {
     return failure(error);
   }

@@ -79,6 +79,17 @@ const FLAGS = {
   'sidecar-cpu': { type: 'string', default: '50m', description: 'sidecar CPU request (pod annotation breakwater.dev/sidecar-cpu overrides)' },
   'sidecar-memory': { type: 'string', default: '64Mi', description: 'sidecar memory request and limit (breakwater.dev/sidecar-memory overrides)' },
   'sidecar-log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'the injected sidecar\'s --log-level' },
+  'delivery-store': {
+    type: 'string',
+    default: '',
+    description: 'a delivery store every injected sidecar shares (redis://HOST:PORT); none: each keeps a sqlite: file on an emptyDir',
+  },
+  'delivery-store-password-secret': {
+    type: 'string',
+    default: '',
+    description: "the store's password: a Secret of this name in each app pod's namespace, mounted into the sidecar only",
+  },
+  'delivery-store-password-key': { type: 'string', default: 'password', description: 'the key of that Secret' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
 } satisfies Record<string, FlagSpec>;
 
@@ -143,6 +154,14 @@ export async function operator(argv: readonly string[]): Promise<number> {
         memory: values['sidecar-memory'],
         logLevel: values['sidecar-log-level'],
         version: VERSION,
+        ...(values['delivery-store'] && {
+          deliveryStore: {
+            url: values['delivery-store'],
+            ...(values['delivery-store-password-secret'] && {
+              passwordSecret: { name: values['delivery-store-password-secret'], key: values['delivery-store-password-key'] },
+            }),
+          },
+        }),
       },
       informer,
       logger,

@@ -1,6 +1,6 @@
 // `breakwater sidecar`: parse flags, load the config (invalid → message and exit before binding), serve
 // the proxy on 127.0.0.1 and the admin port, log the bound addresses, drain on SIGTERM.
-import { CONFIG_PATH, DATA_DIR, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
+import { CONFIG_PATH, DATA_DIR, ENV_DELIVERY_STORE_PASSWORD, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
 import { StoreUrlError } from '../src/delivery/errors.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
@@ -18,7 +18,7 @@ const FLAGS = {
   'retry-buffer': { type: 'integer', default: SIDECAR_DEFAULTS.retryBufferBytes, description: 'bytes of request body buffered for retries; larger bodies stream, attempted once' },
   'max-request-body': { type: 'integer', default: SIDECAR_DEFAULTS.maxRequestBodyBytes, description: 'larger request bodies get 413 request_too_large' },
   'drain-timeout': { type: 'duration', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
-  'delivery-store': { type: 'string', default: SIDECAR_DEFAULTS.deliveryStore, description: 'where Prefer: respond-async calls are kept: sqlite:PATH, or sqlite: for the file under --data-dir' },
+  'delivery-store': { type: 'string', default: SIDECAR_DEFAULTS.deliveryStore, description: `where Prefer: respond-async calls are kept: sqlite:PATH, sqlite: for the file under --data-dir, or redis://HOST:PORT shared by sidecars (password in ${ENV_DELIVERY_STORE_PASSWORD})` },
   'data-dir': { type: 'string', default: DATA_DIR, description: 'directory of the sqlite: delivery store' },
 } as const;
 
@@ -43,6 +43,8 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
       maxRequestBodyBytes: flags['max-request-body'],
       deliveryStore: flags['delivery-store'],
       dataDir: flags['data-dir'],
+      // From the environment only: a flag's value shows in the process list.
+      ...(process.env[ENV_DELIVERY_STORE_PASSWORD] && { deliveryStorePassword: process.env[ENV_DELIVERY_STORE_PASSWORD] }),
     });
   } catch (error) {
     logger.flush();

@@ -57,6 +57,10 @@ export const ORDERING_KEY_HEADER = 'breakwater-ordering-key';
 /** Where `sqlite:` keeps its file when no path is given; an emptyDir in a pod. */
 export const DATA_DIR = '/var/lib/breakwater';
 export const SQLITE_FILE = 'deliveries.sqlite';
+/** The sidecar's --delivery-store when the chart names a shared store (delivery.redis.url). */
+export const ENV_DELIVERY_STORE = 'BREAKWATER_DELIVERY_STORE';
+/** The shared store's password, from a Secret in the pod's namespace: never on a command line. */
+export const ENV_DELIVERY_STORE_PASSWORD = 'BREAKWATER_DELIVERY_STORE_PASSWORD';
 /** The injected sidecar's emptyDir at DATA_DIR: the root filesystem is read-only. */
 export const DATA_VOLUME_NAME = 'breakwater-data';
 

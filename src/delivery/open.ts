@@ -10,17 +10,19 @@ import { redact, RedisStore } from './redis-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { DeliveryStore } from './store.ts';
 
-export type StoreLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'redis'; readonly url: string };
+export type StoreLocation =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'redis'; readonly url: string; readonly password?: string };
 
-/** Throws StoreUrlError for a URL no store understands. */
-export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
+/** Throws StoreUrlError for a URL no store understands. `password` is for a redis:// URL that holds none. */
+export function parseStoreUrl(url: string, dataDir: string, password?: string): StoreLocation {
   if (url.startsWith('sqlite:')) {
     // sqlite:/abs, sqlite:///abs and sqlite:relative all name a file.
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (path === '') return { kind: 'sqlite', path: join(dataDir, SQLITE_FILE) };
     return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
   }
-  if (/^rediss?:\/\/[^/?#]/.test(url)) return { kind: 'redis', url };
+  if (/^rediss?:\/\/[^/?#]/.test(url)) return { kind: 'redis', url, ...(password !== undefined && { password }) };
   throw new StoreUrlError(
     `${JSON.stringify(redact(url))} is not a delivery store URL; use sqlite:PATH, sqlite: for the file under the data directory, or redis://[:PASSWORD@]HOST:PORT[/DB]`,
   );
@@ -31,7 +33,7 @@ export function parseStoreUrl(url: string, dataDir: string): StoreLocation {
  * tool that reads a store should say a path is wrong rather than show an empty new store there.
  */
 export function openStore(location: StoreLocation, options: { readonly existing?: boolean } = {}): DeliveryStore {
-  if (location.kind === 'redis') return new RedisStore(location.url);
+  if (location.kind === 'redis') return new RedisStore(location.url, location.password);
   if (options.existing && !existsSync(location.path)) throw new StoreUnavailableError(`there is no delivery store at ${location.path}`);
   return new SqliteStore(location.path);
 }

@@ -336,10 +336,11 @@ export class RedisStore implements DeliveryStore {
   private readonly client;
   private readonly connecting: Promise<unknown>;
 
-  constructor(url: string) {
+  constructor(url: string, password?: string) {
     this.url = url;
     this.client = createClient({
       url,
+      ...(password !== undefined && { password }),
       // Fail a call at once while Redis is away (503 store_unavailable), rather than queue it.
       disableOfflineQueue: true,
       socket: { connectTimeout: CONNECT_WAIT_MS, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000) },

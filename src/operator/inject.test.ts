@@ -285,6 +285,22 @@ describe('settings and overrides', () => {
   });
 });
 
+describe('a shared delivery store', () => {
+  it('gives the sidecar, and only the sidecar, the store URL and its password from the pod namespace\'s Secret', () => {
+    const settings = { ...SETTINGS, deliveryStore: { url: 'redis://redis.infra:6379', passwordSecret: { name: 'breakwater-redis', key: 'password' } } };
+    const p = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
+    expect(sidecarOf(p).env).toEqual([
+      { name: 'BREAKWATER_DELIVERY_STORE', value: 'redis://redis.infra:6379' },
+      { name: 'BREAKWATER_DELIVERY_STORE_PASSWORD', valueFrom: { secretKeyRef: { name: 'breakwater-redis', key: 'password' } } },
+    ]);
+    for (const c of p.spec?.containers ?? []) expect(JSON.stringify(c.env ?? [])).not.toContain('DELIVERY_STORE');
+  });
+
+  it('sets nothing when there is none: each sidecar keeps its sqlite: file on the emptyDir', () => {
+    expect(sidecarOf(run(pod({ [ANNOTATION_INJECT]: 'true' })).pod).env).toBeUndefined();
+  });
+});
+
 describe('secretVolumeName', () => {
   it('uses the Secret name when it makes a DNS label, a hash otherwise', () => {
     expect(secretVolumeName('stripe-key')).toBe('bw-secret-stripe-key');

@@ -49,6 +49,8 @@ export interface SidecarOptions {
   readonly configDebounceMs?: number;
   /** Delivery store URL (sqlite:PATH); SIDECAR_DEFAULTS.deliveryStore when not given. */
   readonly deliveryStore?: string;
+  /** Password of a redis:// store, when its URL holds none. */
+  readonly deliveryStorePassword?: string;
   /** Where `sqlite:` keeps its file; DATA_DIR when not given. */
   readonly dataDir?: string;
   /** Clock and jitter source of every integration's policy (tests make them deterministic). */

@@ -61,7 +61,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
   };
   const deliveries = new Deliveries({
-    location: parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR),
+    location: parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR, options.deliveryStorePassword),
     table,
     metrics: metrics.delivery,
     logger,

@@ -229,6 +229,14 @@ describe('value combinations', () => {
     for (const e of exprs) expect(e).toMatch(/\bbreakwater_[a-z_]+/);
   });
 
+  it('delivery on a shared Redis: the operator is told the URL and the password Secret, never the password', async () => {
+    const c = operatorContainer(await template('--values', join(CHART_DIR, 'ci', 'delivery-redis-values.yaml')));
+    expect(flag(c, 'delivery-store')).toBe('redis://redis.infra.svc:6379/2');
+    expect(flag(c, 'delivery-store-password-secret')).toBe('breakwater-redis');
+    expect(flag(c, 'delivery-store-password-key')).toBe('redis-password');
+    expect(flag(operatorContainer(await template()), 'delivery-store')).toBeUndefined();
+  });
+
   it('container sidecar and a strict webhook: flags, image by digest, Fail, no reinvocation, extra excluded namespaces', async () => {
     const objects = await template('--values', join(CHART_DIR, 'ci', 'container-sidecar-values.yaml'));
     const c = operatorContainer(objects);
