@@ -460,8 +460,9 @@ export class RedisStore implements DeliveryStore {
   }
 
   async close(): Promise<void> {
-    await this.connecting;
-    if (this.client.isOpen) await this.client.close();
+    // A server that is away would keep a graceful close (or the connect still retrying) waiting.
+    if (this.client.isReady) await this.client.close();
+    else if (this.client.isOpen) this.client.destroy();
   }
 
   private async getAll(ids: readonly Buffer[]): Promise<Delivery[]> {

@@ -214,7 +214,7 @@ export class DeliveryWorker {
         report = { kind: 'response', status: answer.statusCode, retryAfter: answer.retryAfter };
       } catch (error) {
         call.settle();
-        report = this.failureReport(error, call, integration);
+        report = this.failureReport(error, call);
       }
     }
     const durationMs = performance.now() - started;
@@ -230,12 +230,12 @@ export class DeliveryWorker {
     });
   }
 
-  private failureReport(error: unknown, call: Call, integration: Integration): TurnReport {
+  private failureReport(error: unknown, call: Call): TurnReport {
     if (error instanceof RateLimitedError) return { kind: 'not-sent', reason: 'rate_limited', retryInMs: error.retryAfterMs };
     if (isBulkheadRejectedError(error)) return { kind: 'not-sent', reason: 'bulkhead_full', retryInMs: BLOCKED_RETRY_MS };
-    if (isBrokenCircuitError(error)) {
-      return { kind: 'not-sent', reason: 'circuit_open', retryInMs: integration.policy.msUntilHalfOpen() ?? integration.spec.circuitBreaker.halfOpenAfterMs };
-    }
+    // Due again at once: this worker claims nothing while its circuit is open, and another sidecar on
+    // a shared store (or the next one on this file) judges the vendor by its own breaker.
+    if (isBrokenCircuitError(error)) return { kind: 'not-sent', reason: 'circuit_open', retryInMs: 0 };
     if (error instanceof UpstreamFailure) return { kind: 'failure', failure: error.kind, retryable: error.retryable, message: error.message };
     // The deadline or a shutdown cut the turn short: an attempt in flight may have reached the vendor
     // (its idempotency key makes the next one safe); before any, nothing was sent.
