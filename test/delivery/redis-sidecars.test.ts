@@ -85,4 +85,39 @@ describe('two sidecars on one Redis store', () => {
       await store.close();
     }
   });
+
+  it('Redis stopped: 503 store_unavailable, nothing acknowledged that was not stored; back again, it delivers what it acknowledged', async () => {
+    const config = join(dir, 'stopped.yaml');
+    await writeFile(config, docs(integration('erp', { upstream: { url: vendor.url }, delivery: {} })));
+    const p = await spawnSidecar(['--config', config, '--port', '0', '--admin-port', '0', '--delivery-store', redis.url, '--secrets-dir', dir]);
+    sidecars.push(p);
+    const pool = new Pool(`http://127.0.0.1:${p.port}`, { connections: 1 });
+    const send = async (key: string) => {
+      const res = await pool.request({ path: '/erp/v1/orders', method: 'POST', headers: { prefer: 'respond-async', 'idempotency-key': key }, body: '{}' });
+      return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+    };
+    try {
+      expect((await send('before-stop')).status).toBe(202);
+      await redis.stop();
+      const refused = await send('while-stopped');
+      expect(refused).toEqual({
+        status: 503,
+        body: { error: 'store_unavailable', integration: 'erp', message: 'the delivery store could not be written; the call was not accepted' },
+      });
+      await redis.start();
+      const deadline = Date.now() + 15_000;
+      let after = await send('after-restart');
+      while (after.status !== 202 && Date.now() < deadline) {
+        await sleep(250);
+        after = await send('after-restart');
+      }
+      expect(after.status).toBe(202);
+      while ((!vendor.processed.has('before-stop') || !vendor.processed.has('after-restart')) && Date.now() < deadline + 15_000) await sleep(100);
+      expect(vendor.processed.has('before-stop')).toBe(true);
+      expect(vendor.processed.has('after-restart')).toBe(true);
+      expect(vendor.processed.has('while-stopped')).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  });
 });
