@@ -9,6 +9,7 @@
 // settings say (appendonly yes, appendfsync always for nothing acknowledged to be lost).
 // The scripts compute key names from a prefix, so the store runs on a single Redis (or a primary with
 // replicas), not on Redis Cluster.
+import { createHash } from 'node:crypto';
 import { createClient, RESP_TYPES } from '@redis/client';
 import {
   BacklogFullError,
@@ -17,19 +18,20 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from './errors.ts';
-import type {
-  BacklogStats,
-  CallbackSettlement,
-  ClaimOptions,
-  Delivery,
-  DeliveryStore,
-  HistoryEntry,
-  ListFilter,
-  NewDelivery,
-  PurgeFilter,
-  Settlement,
-  SubmitOptions,
-  SubmitResult,
+import {
+  queuedDelivery,
+  type BacklogStats,
+  type CallbackSettlement,
+  type ClaimOptions,
+  type Delivery,
+  type DeliveryStore,
+  type HistoryEntry,
+  type ListFilter,
+  type NewDelivery,
+  type PurgeFilter,
+  type Settlement,
+  type SubmitOptions,
+  type SubmitResult,
 } from './store.ts';
 
 const PREFIX = 'breakwater:';
@@ -370,8 +372,9 @@ export class RedisStore implements DeliveryStore {
     };
     const history: HistoryEntry = { at: o.now, event: 'queued', sidecar: o.sidecar };
     const [created, json] = (await this.run(SUBMIT, [JSON.stringify(record), d.request.body ?? '', String(o.now), String(o.maxBacklog), JSON.stringify(history)], d.integration, o.maxBacklog)) as [number, Buffer];
-    const stored = JSON.parse(json.toString()) as DeliveryRecord;
-    return { delivery: (await this.get(stored.id))!, created: created === 1 };
+    if (created === 1) return { delivery: queuedDelivery(d, o.now), created: true };
+    const existing = JSON.parse(json.toString()) as DeliveryRecord;
+    return { delivery: (await this.get(existing.id))!, created: false };
   }
 
   async get(id: string): Promise<Delivery | undefined> {
@@ -477,7 +480,14 @@ export class RedisStore implements DeliveryStore {
   /** Runs a script with the key prefix first; maps its error replies to the typed errors. */
   private async run(script: string, args: readonly (string | Buffer)[], integration = '', maxBacklog = 0): Promise<unknown> {
     try {
-      return await this.guard(() => this.client.eval(script, { arguments: [PREFIX, ...args] }));
+      const options = { arguments: [PREFIX, ...args] };
+      // By digest, so the script's text crosses the wire once per server, not once per call.
+      return await this.guard(() =>
+        this.client.evalSha(digest(script), options).catch((error: Error) => {
+          if (!error.message.startsWith('NOSCRIPT')) throw error;
+          return this.client.eval(script, options);
+        }),
+      );
     } catch (error) {
       const [, code, detail = ''] = SCRIPT_ERROR.exec((error as Error).message) ?? [];
       if (code === 'BW_BACKLOG_FULL') throw new BacklogFullError(integration, maxBacklog);
@@ -501,6 +511,16 @@ export class RedisStore implements DeliveryStore {
       throw new StoreUnavailableError(`the delivery store at ${redact(this.url)} failed: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+const digests = new Map<string, string>();
+function digest(script: string): string {
+  let sha = digests.get(script);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(script).digest('hex');
+    digests.set(script, sha);
+  }
+  return sha;
 }
 
 /** The URL without its password, for messages and logs. */

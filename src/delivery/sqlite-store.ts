@@ -13,21 +13,22 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from './errors.ts';
-import type {
-  BacklogStats,
-  CallbackSettlement,
-  ClaimOptions,
-  Delivery,
-  DeliveryStore,
-  HistoryEntry,
-  HistoryEvent,
-  ListFilter,
-  NewDelivery,
-  PurgeFilter,
-  Settlement,
-  StoredResponse,
-  SubmitOptions,
-  SubmitResult,
+import {
+  queuedDelivery,
+  type BacklogStats,
+  type CallbackSettlement,
+  type ClaimOptions,
+  type Delivery,
+  type DeliveryStore,
+  type HistoryEntry,
+  type HistoryEvent,
+  type ListFilter,
+  type NewDelivery,
+  type PurgeFilter,
+  type Settlement,
+  type StoredResponse,
+  type SubmitOptions,
+  type SubmitResult,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -193,7 +194,7 @@ export class SqliteStore implements DeliveryStore {
     );
     this.stmt('INSERT OR REPLACE INTO idempotency_keys (integration, key, id) VALUES (?, ?, ?)').run(d.integration, d.idempotencyKey, d.id);
     this.log(d.id, { at: options.now, event: 'queued', sidecar: options.sidecar });
-    return { delivery: this.read(d.id)!, created: true };
+    return { delivery: queuedDelivery(d, options.now), created: true };
   }
 
   async get(id: string): Promise<Delivery | undefined> {

@@ -72,6 +72,24 @@ export interface Delivery extends NewDelivery {
   readonly callback?: { readonly state: CallbackState; readonly attempts: number; readonly nextAt: number };
 }
 
+/** A delivery as submit stores it: queued, due at once, not yet attempted. */
+export function queuedDelivery(d: NewDelivery, now: number): Delivery {
+  return {
+    id: d.id,
+    integration: d.integration,
+    idempotencyKey: d.idempotencyKey,
+    ...(d.orderingKey !== undefined && { orderingKey: d.orderingKey }),
+    request: d.request,
+    ...(d.callbackUrl !== undefined && { callbackUrl: d.callbackUrl }),
+    expiresAt: d.expiresAt,
+    state: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    nextAttemptAt: now,
+    attempts: 0,
+  };
+}
+
 export type HistoryEvent = 'queued' | 'attempt' | 'retry' | 'released' | 'delivered' | 'dead' | 'replayed' | 'callback';
 
 /** One line of a delivery's history. Never a credential, never a body. */
