@@ -133,10 +133,12 @@ describe('a 20 s vendor outage under steady async traffic', () => {
 
     expect(keys).toHaveLength(CALLS);
     expect(new Set(keys).size).toBe(CALLS);
-    // Acknowledged as soon as stored, whatever the vendor is doing. The bounds leave room for a busy
-    // 2-core machine; the figures printed above are the measurement.
+    // Acknowledged as soon as stored, whatever the vendor is doing: a call that waited for the vendor
+    // would take at least timeouts.perAttempt (1 s), or fail. The typical ack is a few ms; the tail
+    // bound leaves room for a busy shared 2-core machine, and the figures printed above are the
+    // measurement.
     expect(figures.ackP50Ms).toBeLessThan(20);
-    expect(figures.ackP99Ms).toBeLessThan(250);
+    expect(figures.ackP99Ms).toBeLessThan(1000);
     // 0 lost: every accepted key reached the vendor, and the vendor saw no key that was not accepted.
     expect(new Set(vendor.processed.keys())).toEqual(new Set(keys));
     expect(vendor.arrivals.every((a) => a.key !== undefined && keys.includes(a.key))).toBe(true);
