@@ -16,7 +16,7 @@ NODE_STAMP := $(TOOLS_NODE)/node_modules/.bin/node
 export PATH := $(TOOLS_NODE)/node_modules/.bin:$(PATH)
 endif
 
-.PHONY: help node deps lint typecheck gen gen-check test test-unit test-k8s test-promtool test-pods build demo bench k8s-tools promtool cluster-up chart-lint image docker-image e2e-kind
+.PHONY: help node deps lint typecheck gen gen-check test test-unit test-delivery test-k8s test-promtool test-pods build demo bench k8s-tools promtool cluster-up chart-lint image docker-image e2e-kind
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ VITEST = npx vitest run --reporter=default --reporter=json
 test-unit: deps ## Unit and loopback sidecar suites (what npm test runs)
 	$(VITEST) --outputFile.json=.reports/unit.json --project unit --project sidecar
 
+test-delivery: deps ## Durable delivery at full length: a 20 s vendor outage, a sidecar killed mid-backlog (about a minute)
+	$(VITEST) --outputFile.json=.reports/delivery.json --project delivery
+
 k8s-tools: ## Build kube-apiserver, etcd, kwok, helm … into the cache (no-op when present)
 	bash hack/k8s-tools.sh >/dev/null
 
@@ -73,7 +76,7 @@ test-pods: deps k8s-tools image ## Tier 3: the built image in real pods (contain
 	bash hack/pods/test-images.sh $(IMAGES)
 	$(VITEST) --outputFile.json=.reports/pods.json --project pods
 
-test: lint typecheck gen-check test-unit test-k8s test-promtool test-pods ## Every suite: lint, typecheck, CRD drift, unit, sidecar, Kubernetes, alerts and metrics, real pods
+test: lint typecheck gen-check test-unit test-delivery test-k8s test-promtool test-pods ## Every suite: lint, typecheck, CRD drift, unit, sidecar, delivery, Kubernetes, alerts and metrics, real pods
 
 demo: deps ## A misbehaving vendor, called directly and through the sidecar, side by side (no cluster)
 	node cmd/breakwater.ts demo

@@ -9,6 +9,7 @@ type Subcommand = (argv: readonly string[]) => Promise<number>;
 const SUBCOMMANDS: Record<string, () => Promise<Subcommand>> = {
   sidecar: async () => (await import('./sidecar.ts')).sidecar,
   validate: async () => (await import('./validate.ts')).validate,
+  deliveries: async () => (await import('./deliveries.ts')).deliveries,
   demo: async () => (await import('./demo.ts')).demo,
   operator: async () => (await import('./operator.ts')).operator,
 };
@@ -18,6 +19,7 @@ const HELP = `usage: breakwater <command> [flags]
 commands:
   sidecar          run the proxy: --config FILE, --port 15080, --admin-port 15090 (sidecar --help for all flags)
   validate FILE…   check ExternalIntegration files; exit 1 if any is invalid
+  deliveries       list, show, replay, purge and export durable deliveries (deliveries --help)
   demo             a misbehaving vendor called directly and through the sidecar, side by side
   operator         reconcile ExternalIntegrations into sidecar config and status (in or against a cluster)`;
 

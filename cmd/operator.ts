@@ -86,6 +86,17 @@ const FLAGS = {
     description: 'sidecar memory limit (breakwater.dev/sidecar-memory-limit overrides)',
   },
   'sidecar-log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'the injected sidecar\'s --log-level' },
+  'delivery-store': {
+    type: 'string',
+    default: '',
+    description: 'a delivery store every injected sidecar shares (redis://HOST:PORT); none: each keeps a sqlite: file on an emptyDir',
+  },
+  'delivery-store-password-secret': {
+    type: 'string',
+    default: '',
+    description: "the store's password: a Secret of this name in each app pod's namespace, mounted into the sidecar only",
+  },
+  'delivery-store-password-key': { type: 'string', default: 'password', description: 'the key of that Secret' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
 } satisfies Record<string, FlagSpec>;
 
@@ -157,6 +168,14 @@ export async function operator(argv: readonly string[]): Promise<number> {
         memoryLimit: values['sidecar-memory-limit'],
         logLevel: values['sidecar-log-level'],
         version: VERSION,
+        ...(values['delivery-store'] && {
+          deliveryStore: {
+            url: values['delivery-store'],
+            ...(values['delivery-store-password-secret'] && {
+              passwordSecret: { name: values['delivery-store-password-secret'], key: values['delivery-store-password-key'] },
+            }),
+          },
+        }),
       },
       informer,
       identity,

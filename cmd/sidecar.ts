@@ -1,6 +1,7 @@
 // `breakwater sidecar`: parse flags, load the config (invalid → message and exit before binding), serve
 // the proxy on 127.0.0.1 and the admin port, log the bound addresses, drain on SIGTERM.
-import { ALL_INTEGRATIONS, CONFIG_PATH, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
+import { ALL_INTEGRATIONS, CONFIG_PATH, DATA_DIR, ENV_DELIVERY_STORE_PASSWORD, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
+import { StoreUrlError } from '../src/delivery/errors.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
@@ -17,6 +18,8 @@ const FLAGS = {
   'retry-buffer': { type: 'integer', default: SIDECAR_DEFAULTS.retryBufferBytes, description: 'bytes of request body buffered for retries; larger bodies stream, attempted once' },
   'max-request-body': { type: 'integer', default: SIDECAR_DEFAULTS.maxRequestBodyBytes, description: 'larger request bodies get 413 request_too_large' },
   'drain-timeout': { type: 'duration', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
+  'delivery-store': { type: 'string', default: SIDECAR_DEFAULTS.deliveryStore, description: `where Prefer: respond-async calls are kept: sqlite:PATH, sqlite: for the file under --data-dir, or redis://HOST:PORT shared by sidecars (password in ${ENV_DELIVERY_STORE_PASSWORD})` },
+  'data-dir': { type: 'string', default: DATA_DIR, description: 'directory of the sqlite: delivery store' },
 } as const;
 
 export async function sidecar(argv: readonly string[]): Promise<number> {
@@ -38,10 +41,14 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
       logSampleRate: sampleRate,
       retryBufferBytes: flags['retry-buffer'],
       maxRequestBodyBytes: flags['max-request-body'],
+      deliveryStore: flags['delivery-store'],
+      dataDir: flags['data-dir'],
+      // From the environment only: a flag's value shows in the process list.
+      ...(process.env[ENV_DELIVERY_STORE_PASSWORD] && { deliveryStorePassword: process.env[ENV_DELIVERY_STORE_PASSWORD] }),
     });
   } catch (error) {
     logger.flush();
-    if (error instanceof ConfigError) throw new UsageError(error.message);
+    if (error instanceof ConfigError || error instanceof StoreUrlError) throw new UsageError(error.message);
     throw error;
   }
   logger.info({ proxy: `${PROXY_HOST}:${sidecar.port}`, admin: `:${sidecar.adminPort}` }, 'listening');

@@ -42,6 +42,16 @@ export const DEFAULTS = {
   bulkhead: { maxQueued: 0 },
   fallback: { status: 503, headers: {} as Record<string, string>, body: '' },
   auth: { header: 'Authorization', prefix: '' },
+  delivery: {
+    /** How long a delivery is tried before it is dead (expired); also how long its idempotency key holds. */
+    maxAge: '24h',
+    /** Longest wait between two attempts of one delivery. */
+    maxBackoff: '5m',
+    /** Deliveries not yet ended, per integration; beyond them, 503 backlog_full. */
+    maxBacklog: 100_000,
+    /** How long an ended delivery keeps its request and response bodies: 7 days. */
+    retain: '168h',
+  },
 } as const;
 
 /** How far back the retry budget looks. */

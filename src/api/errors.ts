@@ -14,6 +14,9 @@ export const SIDECAR_ERRORS = {
   },
   deadline_exceeded: { status: 504, meaning: 'timeouts.total passed before the vendor answered.' },
   upstream_unreachable: { status: 502, meaning: 'No response from the vendor after every attempt.' },
+  store_unavailable: { status: 503, meaning: 'A Prefer: respond-async call could not be stored durably; it was not accepted.' },
+  backlog_full: { status: 503, meaning: 'The integration holds delivery.maxBacklog deliveries not yet ended; the call was not accepted.' },
+  delivery_not_found: { status: 404, meaning: 'No delivery with this id (GET /_breakwater/deliveries/<id>).' },
 } as const;
 
 export type SidecarErrorCode = keyof typeof SIDECAR_ERRORS;

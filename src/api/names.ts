@@ -55,6 +55,20 @@ export const ATTEMPTS_HEADER = 'x-breakwater-attempts';
 /** Response header on a served fallback: the error it stands in for (circuit_open, …). */
 export const FALLBACK_HEADER = 'x-breakwater-fallback';
 
+/** Durable delivery: GET on the proxy port at this path plus an id shows that delivery. */
+export const DELIVERIES_PATH = '/_breakwater/deliveries/';
+/** Request header: deliveries with the same value go one at a time, in submission order. */
+export const ORDERING_KEY_HEADER = 'breakwater-ordering-key';
+/** Where `sqlite:` keeps its file when no path is given; an emptyDir in a pod. */
+export const DATA_DIR = '/var/lib/breakwater';
+export const SQLITE_FILE = 'deliveries.sqlite';
+/** The sidecar's --delivery-store when the chart names a shared store (delivery.redis.url). */
+export const ENV_DELIVERY_STORE = 'BREAKWATER_DELIVERY_STORE';
+/** The shared store's password, from a Secret in the pod's namespace: never on a command line. */
+export const ENV_DELIVERY_STORE_PASSWORD = 'BREAKWATER_DELIVERY_STORE_PASSWORD';
+/** The injected sidecar's emptyDir at DATA_DIR: the root filesystem is read-only. */
+export const DATA_VOLUME_NAME = 'breakwater-data';
+
 /** Admission webhook: where the API server sends Pod CREATEs, and the objects that register it. */
 export const WEBHOOK_PATH = '/mutate-pods';
 export const WEBHOOK_NAME = `inject.${GROUP}`;

@@ -48,6 +48,13 @@ export interface ResolvedSpec {
   readonly bulkhead?: { readonly maxConcurrent: number; readonly maxQueued: number };
   readonly fallback?: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
   readonly auth?: { readonly header: string; readonly prefix: string; readonly secretRef: SecretKeyRef };
+  readonly delivery?: {
+    readonly maxAgeMs: number;
+    readonly maxBackoffMs: number;
+    readonly maxBacklog: number;
+    readonly retainMs: number;
+    readonly callbackUrl?: string;
+  };
 }
 
 export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
@@ -126,6 +133,15 @@ export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
         header: spec.auth.header ?? DEFAULTS.auth.header,
         prefix: spec.auth.prefix ?? DEFAULTS.auth.prefix,
         secretRef: spec.auth.secretRef,
+      },
+    }),
+    ...(spec.delivery && {
+      delivery: {
+        maxAgeMs: parseDuration(spec.delivery.maxAge ?? DEFAULTS.delivery.maxAge),
+        maxBackoffMs: parseDuration(spec.delivery.maxBackoff ?? DEFAULTS.delivery.maxBackoff),
+        maxBacklog: spec.delivery.maxBacklog ?? DEFAULTS.delivery.maxBacklog,
+        retainMs: parseDuration(spec.delivery.retain ?? DEFAULTS.delivery.retain),
+        ...(spec.delivery.callback && { callbackUrl: spec.delivery.callback.url }),
       },
     }),
   };

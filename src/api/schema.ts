@@ -448,6 +448,66 @@ const Auth = Type.Object(
   { additionalProperties: false, description: 'Credential the sidecar adds to every call.' },
 );
 
+/**
+ * A callback goes to the app in the same pod, never across the network: plain http to 127.0.0.0/8 or
+ * localhost. `[.]` and `[!-~]` instead of backslash escapes, so the CEL string literal needs none.
+ */
+export const LOOPBACK_URL_PATTERN = '^http://(127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|localhost)(:[0-9]{1,5})?(/[!-~]*)?$';
+const LOOPBACK_URL_RE = new RegExp(LOOPBACK_URL_PATTERN);
+
+const Delivery = Type.Object(
+  {
+    maxAge: Type.Optional(
+      Duration(
+        'How long a delivery is tried before it ends dead (expired); also how long its idempotency key maps to it.',
+        d.delivery.maxAge,
+      ),
+    ),
+    maxBackoff: Type.Optional(Duration('Longest wait between two attempts of one delivery.', d.delivery.maxBackoff)),
+    maxBacklog: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: `Deliveries not yet ended this integration may hold; beyond them, 503 backlog_full. Defaults to ${d.delivery.maxBacklog}.`,
+      }),
+    ),
+    retain: Type.Optional(
+      Duration('How long an ended delivery keeps its request and response bodies in the store.', d.delivery.retain),
+    ),
+    callback: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({
+            maxLength: 2048,
+            description: 'Where the outcome is POSTed when a delivery ends, retried until 2xx or maxAge: the app in the same pod.',
+            ...withRules([
+              {
+                cel: `self.matches('${LOOPBACK_URL_PATTERN}')`,
+                message: 'must be a loopback URL (http://127.0.0.1:PORT/… or http://localhost:PORT/…): the app in the same pod',
+                holds: (self: string) => LOOPBACK_URL_RE.test(self),
+              },
+            ]),
+          }),
+        },
+        { additionalProperties: false, description: 'Tells the app how each delivery ended.' },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Durable delivery, opt-in: a call sent with Prefer: respond-async is stored, answered 202, and sent until the vendor takes it. None unless given.',
+    ...withRules([
+      {
+        cel: `duration(${celOr('maxBackoff', d.delivery.maxBackoff)}) <= duration(${celOr('maxAge', d.delivery.maxAge)})`,
+        fieldPath: '.maxBackoff',
+        message: 'must not exceed delivery.maxAge',
+        holds: (self: { maxBackoff?: string; maxAge?: string }) =>
+          ms(self.maxBackoff, d.delivery.maxBackoff) <= ms(self.maxAge, d.delivery.maxAge),
+      },
+    ]),
+  },
+);
+
 export const ExternalIntegrationSpec = Type.Object(
   {
     upstream: Upstream,
@@ -458,6 +518,7 @@ export const ExternalIntegrationSpec = Type.Object(
     bulkhead: Type.Optional(Bulkhead),
     fallback: Type.Optional(Fallback),
     auth: Type.Optional(Auth),
+    delivery: Type.Optional(Delivery),
   },
   { additionalProperties: false, description: 'The vendor API and the resilience policy applied to every call to it.' },
 );

@@ -15,6 +15,15 @@ describe('validateIntegration', () => {
     expect(integrations.length).toBeGreaterThan(0);
   });
 
+  it('accepts a delivery block with a loopback callback', () => {
+    const doc = {
+      ...VALID_BASE,
+      spec: { ...VALID_BASE.spec, delivery: { maxAge: '1h', maxBackoff: '30s', maxBacklog: 10, retain: '48h', callback: { url: 'http://127.0.0.1:8080/deliveries' } } },
+    };
+    expect(validateIntegration(doc)).toEqual({ ok: true, value: doc });
+    expect(validateIntegration({ ...doc, spec: { ...doc.spec, delivery: { callback: { url: 'http://localhost:3000' } } } }).ok).toBe(true);
+  });
+
   it('has at least 30 invalid fixtures', () => {
     expect(INVALID_DOCUMENTS.length).toBeGreaterThanOrEqual(30);
   });

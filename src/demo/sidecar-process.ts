@@ -15,12 +15,12 @@ export interface SidecarProcess {
   stop(): Promise<void>;
 }
 
-export async function startSidecarProcess(cli: string, configFile: string, logFile: string): Promise<SidecarProcess> {
+export async function startSidecarProcess(cli: string, configFile: string, logFile: string, extraArgs: readonly string[] = []): Promise<SidecarProcess> {
   const [proxyPort, adminPort] = [await freePort(), await freePort()];
   const log = createWriteStream(logFile);
   const child: ChildProcess = spawn(
     process.execPath,
-    [cli, 'sidecar', '--config', configFile, '--port', String(proxyPort), '--admin-port', String(adminPort), '--log-level', 'info'],
+    [cli, 'sidecar', '--config', configFile, '--port', String(proxyPort), '--admin-port', String(adminPort), '--log-level', 'info', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.pipe(log);

@@ -29,27 +29,39 @@ export interface Vendor {
   readonly url: string;
   /** Requests that reached the vendor, whatever it did with them. */
   calls: number;
+  /** Successful answers per Idempotency-Key: a key answered twice was processed twice. */
+  readonly processed: Map<string, number>;
   close(): Promise<void>;
 }
+
+/** Orders sent here are invalid: the vendor refuses them (422) in every phase. */
+export const REFUSED_PATH = '/orders/invalid';
 
 export async function startVendor(clock: PhaseClock): Promise<Vendor> {
   let quotaSecond = -1;
   let quotaUsed = 0;
   const hanging = new Set<ServerResponse>();
-  const vendor = { url: '', calls: 0, close: async () => {} };
+  const vendor = { url: '', calls: 0, processed: new Map<string, number>(), close: async () => {} };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     vendor.calls++;
     req.resume();
+    const key = req.headers['idempotency-key'];
+    const ok = () => {
+      if (res.destroyed) return;
+      if (typeof key === 'string') vendor.processed.set(key, (vendor.processed.get(key) ?? 0) + 1);
+      answer(res, 200, { price: 42 });
+    };
+    if (req.url === REFUSED_PATH) return answer(res, 422, { error: 'invalid order' });
     const now = Date.now();
     switch (phaseAt(clock, now)) {
       case 'healthy':
-        return answer(res, 200, { price: 42 });
+        return ok();
       case 'slow':
-        if (Math.random() >= SLOW_SHARE) return answer(res, 200, { price: 42 });
+        if (Math.random() >= SLOW_SHARE) return ok();
         hanging.add(res);
         res.on('close', () => hanging.delete(res));
-        setTimeout(() => answer(res, 200, { price: 42 }), HANG_MS).unref();
+        setTimeout(ok, HANG_MS).unref();
         return;
       case 'failing':
         if (Math.random() < RESET_SHARE) return void req.socket.destroy();
@@ -58,7 +70,7 @@ export async function startVendor(clock: PhaseClock): Promise<Vendor> {
         const second = Math.floor(now / 1000);
         if (second !== quotaSecond) [quotaSecond, quotaUsed] = [second, 0];
         if (++quotaUsed > QUOTA_PER_SECOND) return answer(res, 429, { error: 'quota exceeded' }, { 'retry-after': '1' });
-        return answer(res, 200, { price: 42 });
+        return ok();
       }
     }
   });

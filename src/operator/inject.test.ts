@@ -9,6 +9,7 @@ import {
   ANNOTATION_STATUS,
   CONFIG_DIR,
   CONFIG_MAP_NAME,
+  DATA_DIR,
   LABEL_INJECTION,
   SECRETS_DIR,
   SIDECAR_ADMIN_PORT,
@@ -165,11 +166,13 @@ describe('what gets injected', () => {
       { name: 'breakwater-config', configMap: { name: CONFIG_MAP_NAME, optional: true } },
       { name: 'bw-secret-courier-ca', secret: { secretName: 'courier-ca', optional: true } },
       { name: 'bw-secret-stripe-key', secret: { secretName: 'stripe-key', optional: true } },
+      { name: 'breakwater-data', emptyDir: {} },
     ]);
     expect(sidecar.volumeMounts).toEqual([
       { name: 'breakwater-config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'bw-secret-courier-ca', mountPath: `${SECRETS_DIR}/courier-ca`, readOnly: true },
       { name: 'bw-secret-stripe-key', mountPath: `${SECRETS_DIR}/stripe-key`, readOnly: true },
+      { name: 'breakwater-data', mountPath: DATA_DIR },
     ]);
     for (const c of injected.spec?.containers ?? []) expect(c.volumeMounts).toBeUndefined();
   });
@@ -234,7 +237,7 @@ describe('selection of integrations', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_INTEGRATIONS]: ' stripe , geo' }));
     expect(r.warnings).toEqual([]);
     expect(status(r.pod).integrations).toEqual(['stripe', 'geo']);
-    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-stripe-key']);
+    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-stripe-key', 'breakwater-data']);
     expect(r.pod.spec?.containers[1]?.env?.map((e) => e.name)).toEqual(['BREAKWATER_URL', 'BREAKWATER_STRIPE_URL', 'BREAKWATER_GEO_URL']);
   });
 
@@ -260,7 +263,7 @@ describe('selection of integrations', () => {
     const a = integration('a', { auth: { secretRef: { name: 'shared', key: 'a' } } });
     const b = integration('b', { auth: { secretRef: { name: 'shared', key: 'b' } } });
     const r = run(pod({ [ANNOTATION_INJECT]: 'true' }), { integrations: [a, b] });
-    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-shared']);
+    expect(r.pod.spec?.volumes?.map((v) => v.name)).toEqual(['breakwater-config', 'bw-secret-shared', 'breakwater-data']);
   });
 });
 
@@ -304,6 +307,22 @@ describe('settings and overrides', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY]: 'lots' }));
     expect(sidecarOf(r.pod).resources?.limits).toEqual({ memory: '256Mi' });
     expect(r.warnings).toEqual([expect.stringContaining('breakwater.dev/sidecar-memory is not a resource quantity: "lots"')]);
+  });
+});
+
+describe('a shared delivery store', () => {
+  it('gives the sidecar, and only the sidecar, the store URL and its password from the pod namespace\'s Secret', () => {
+    const settings = { ...SETTINGS, deliveryStore: { url: 'redis://redis.infra:6379', passwordSecret: { name: 'breakwater-redis', key: 'password' } } };
+    const p = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
+    expect(sidecarOf(p).env).toEqual([
+      { name: 'BREAKWATER_DELIVERY_STORE', value: 'redis://redis.infra:6379' },
+      { name: 'BREAKWATER_DELIVERY_STORE_PASSWORD', valueFrom: { secretKeyRef: { name: 'breakwater-redis', key: 'password' } } },
+    ]);
+    for (const c of p.spec?.containers ?? []) expect(JSON.stringify(c.env ?? [])).not.toContain('DELIVERY_STORE');
+  });
+
+  it('sets nothing when there is none: each sidecar keeps its sqlite: file on the emptyDir', () => {
+    expect(sidecarOf(run(pod({ [ANNOTATION_INJECT]: 'true' })).pod).env).toBeUndefined();
   });
 });
 

@@ -4,6 +4,7 @@
 // in an annotation never blocks a deploy. The webhook diffs the copy into a JSON Patch.
 import { createHash } from 'node:crypto';
 import type { V1Container, V1EnvVar, V1Namespace, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { SecretKeyRef } from '../api/resolve.ts';
 import type { ExternalIntegration } from '../api/schema.ts';
 import { secretRefs } from '../api/secret-refs.ts';
 import {
@@ -18,6 +19,10 @@ import {
   CONFIG_MAP_NAME,
   CONFIG_PATH,
   CONFIG_VOLUME_NAME,
+  DATA_DIR,
+  DATA_VOLUME_NAME,
+  ENV_DELIVERY_STORE,
+  ENV_DELIVERY_STORE_PASSWORD,
   ENV_PROXY_URL,
   HEALTH_PATH,
   INJECT_FALSE,
@@ -67,6 +72,11 @@ export interface InjectSettings {
   readonly logLevel: string;
   /** Breakwater release, recorded in the status annotation. */
   readonly version: string;
+  /**
+   * A delivery store every sidecar shares (redis://…) instead of each one's sqlite: file; its password
+   * comes from a Secret of this name in the pod's own namespace (a pod can reference no other).
+   */
+  readonly deliveryStore?: { readonly url: string; readonly passwordSecret?: SecretKeyRef };
 }
 
 /** What inject() reads of an ExternalIntegration: its name and the Secrets its spec references. */
@@ -278,6 +288,8 @@ function sidecarVolumes(selected: readonly Selected[]): V1Volume[] {
     // picks the file up when it appears.
     { name: CONFIG_VOLUME_NAME, configMap: { name: CONFIG_MAP_NAME, optional: true } },
     ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), secret: { secretName: name, optional: true } })),
+    // The sqlite: delivery store. It survives a restart of the sidecar container, not the pod's deletion.
+    { name: DATA_VOLUME_NAME, emptyDir: {} },
   ];
 }
 
@@ -285,6 +297,7 @@ function sidecarMounts(selected: readonly Selected[]): V1VolumeMount[] {
   return [
     { name: CONFIG_VOLUME_NAME, mountPath: CONFIG_DIR, readOnly: true },
     ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
+    { name: DATA_VOLUME_NAME, mountPath: DATA_DIR },
   ];
 }
 
@@ -346,8 +359,19 @@ function sidecarContainer(
       seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: sidecarMounts(selected),
+    ...(settings.deliveryStore && { env: deliveryStoreEnv(settings.deliveryStore) }),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+}
+
+/** The shared store for the sidecar only: the app containers never see its password. */
+function deliveryStoreEnv(store: NonNullable<InjectSettings['deliveryStore']>): V1EnvVar[] {
+  return [
+    { name: ENV_DELIVERY_STORE, value: store.url },
+    ...(store.passwordSecret
+      ? [{ name: ENV_DELIVERY_STORE_PASSWORD, valueFrom: { secretKeyRef: { name: store.passwordSecret.name, key: store.passwordSecret.key } } }]
+      : []),
+  ];
 }
 
 /** Adds the proxy URLs the app needs; a variable the app already defines is left as the app set it. */

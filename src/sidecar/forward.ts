@@ -32,7 +32,7 @@ const DISCARD_LIMIT = 128 * 1024;
  * measures; the body arriving before `forwardTo()` is kept, and after it goes straight to `res.write()`
  * with backpressure.
  */
-class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.DispatchHandler {
+export class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.DispatchHandler {
   readonly call: Call;
   statusCode = 0;
   headers: IncomingHttpHeaders = {};
@@ -50,6 +50,7 @@ class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.Dis
   private ended = false;
   private failure: Error | undefined;
   private discarded = false;
+  private collector: Collector | undefined;
 
   constructor(call: Call, control: AttemptControl, out: Outbound) {
     this.call = call;
@@ -92,7 +93,9 @@ class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.Dis
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.res) {
+    if (this.collector) {
+      if (!this.collector.take(chunk)) controller.abort(new Error('response body far over the kept limit'));
+    } else if (this.res) {
       if (!this.res.write(chunk)) {
         controller.pause();
         this.res.once('drain', this.resumeUpstream);
@@ -111,6 +114,7 @@ class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.Dis
   onResponseEnd(): void {
     this.ended = true;
     this.res?.end();
+    this.collector?.finish(false);
   }
 
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
@@ -122,6 +126,7 @@ class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.Dis
     this.failure = error;
     // The body broke after the headers went out: the caller sees a cut connection, not a short body.
     this.res?.destroy();
+    this.collector?.finish(true);
   }
 
   private readonly resumeUpstream = (): void => this.controller?.resume();
@@ -146,6 +151,24 @@ class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.Dis
     if (this.controller?.paused) this.controller.resume();
   }
 
+  /**
+   * Reads the body into memory instead of forwarding it (a durable delivery keeps the vendor's answer),
+   * keeping at most `limit` bytes; `truncated` when there was more, or the body broke off.
+   */
+  collect(limit: number): Promise<{ body: Buffer; truncated: boolean }> {
+    return new Promise((resolve) => {
+      const collector = new Collector(limit, resolve);
+      for (const chunk of this.chunks) collector.take(chunk);
+      this.chunks = [];
+      if (this.ended || this.failure) {
+        collector.finish(this.failure !== undefined);
+        return;
+      }
+      this.collector = collector;
+      if (this.controller?.paused) this.controller.resume();
+    });
+  }
+
   /** The caller went away while the body streamed: stop reading it. */
   cancel(): void {
     if (!this.ended && !this.failure) this.controller?.abort(new CallCancelledError('the caller went away'));
@@ -161,7 +184,36 @@ class UpstreamResponse implements AttemptResult, AttemptListener, Dispatcher.Dis
   }
 }
 
-interface Outbound {
+/** Keeps the first `limit` bytes of a body, reads on past them a little, and gives up far beyond. */
+class Collector {
+  private readonly limit: number;
+  private readonly done: (result: { body: Buffer; truncated: boolean }) => void;
+  private readonly kept: Buffer[] = [];
+  private size = 0;
+  private seen = 0;
+
+  constructor(limit: number, done: (result: { body: Buffer; truncated: boolean }) => void) {
+    this.limit = limit;
+    this.done = done;
+  }
+
+  /** False once so much was sent that reading on is a waste: the caller aborts the body. */
+  take(chunk: Buffer): boolean {
+    this.seen += chunk.length;
+    if (this.size < this.limit) {
+      const part = chunk.subarray(0, this.limit - this.size);
+      this.kept.push(part);
+      this.size += part.length;
+    }
+    return this.seen <= this.limit + DISCARD_LIMIT;
+  }
+
+  finish(broken: boolean): void {
+    this.done({ body: Buffer.concat(this.kept, this.size), truncated: broken || this.seen > this.size });
+  }
+}
+
+export interface Outbound {
   readonly integration: Integration;
   readonly path: string;
   readonly method: string;
@@ -169,7 +221,7 @@ interface Outbound {
   readonly body: Buffer | Readable | null;
 }
 
-function sendAttempt(call: Call, control: AttemptControl, out: Outbound): Promise<UpstreamResponse> {
+export function sendAttempt(call: Call, control: AttemptControl, out: Outbound): Promise<UpstreamResponse> {
   const attempt = new UpstreamResponse(call, control, out);
   out.integration.upstream.pool.dispatch({ path: out.path, method: out.method, headers: out.headers, body: out.body }, attempt);
   return attempt.headersReceived;

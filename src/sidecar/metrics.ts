@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { HTTP_METHODS } from '../api/defaults.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
+import { DeliveryMetrics } from './delivery-metrics.ts';
 
 const METHODS = new Set<string>(HTTP_METHODS);
 const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -29,6 +30,7 @@ export class SidecarMetrics {
   readonly fallbacks: Counter<'integration'>;
   readonly configReloads: Counter<'result'>;
   readonly unknownIntegration: Counter;
+  readonly delivery: DeliveryMetrics;
 
   constructor(registry: Registry, circuitStates: CircuitStates = () => []) {
     const registers = [registry];
@@ -88,6 +90,7 @@ export class SidecarMetrics {
       help: 'Calls answered 404 unknown_integration: the path names no integration this sidecar serves (a typo, or one the pod was not given).',
       registers,
     });
+    this.delivery = new DeliveryMetrics(registry);
   }
 
   forIntegration(name: string): IntegrationMetrics {

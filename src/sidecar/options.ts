@@ -21,6 +21,10 @@ export const SIDECAR_DEFAULTS = {
   configDebounceMs: 50,
   /** After refusing a request mid-body, how long the rest is read and dropped before the connection closes. */
   refusedBodyLingerMs: 5000,
+  /** Where Prefer: respond-async calls are kept: the SQLite file under the data directory. */
+  deliveryStore: 'sqlite:',
+  /** Deliveries of one integration in flight at once, when it sets no bulkhead. */
+  deliveryConcurrency: 16,
 } as const;
 
 export interface SidecarOptions {
@@ -43,6 +47,12 @@ export interface SidecarOptions {
   readonly maxConnectionsPerUpstream?: number;
   readonly secretPollMs?: number;
   readonly configDebounceMs?: number;
+  /** Delivery store URL (sqlite:PATH); SIDECAR_DEFAULTS.deliveryStore when not given. */
+  readonly deliveryStore?: string;
+  /** Password of a redis:// store, when its URL holds none. */
+  readonly deliveryStorePassword?: string;
+  /** Where `sqlite:` keeps its file; DATA_DIR when not given. */
+  readonly dataDir?: string;
   /** Clock and jitter source of every integration's policy (tests make them deterministic). */
   readonly policy?: PolicyOptions;
 }

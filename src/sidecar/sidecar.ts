@@ -5,12 +5,14 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PROXY_HOST, proxyBaseUrl } from '../api/names.ts';
+import { DATA_DIR, DELIVERIES_PATH, PROXY_HOST, proxyBaseUrl } from '../api/names.ts';
+import { parseStoreUrl } from '../delivery/open.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { toErrorResponse, writeRawError } from './error-response.ts';
+import { Deliveries, prefersAsync } from './deliveries.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -62,6 +64,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     },
     logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
   };
+  const deliveries = new Deliveries({
+    location: parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR, options.deliveryStorePassword),
+    table,
+    metrics: metrics.delivery,
+    logger,
+    limits: context.limits,
+    ...(options.policy?.random && { random: options.policy.random }),
+  });
+  deliveries.sync();
 
   const unknownLogged = new Set<string>();
   let inFlight = 0;
@@ -76,6 +87,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     inFlight++;
     res.on('close', onClose);
     if (draining) res.setHeader('connection', 'close');
+    if (req.url?.startsWith(DELIVERIES_PATH)) {
+      void deliveries.serveStatus(req, res, req.url);
+      return;
+    }
     const target = route(req.url);
     if (!target.ok) {
       toErrorResponse(res, { code: 'bad_request', message: target.message }, { name: '', attempts: 0 });
@@ -92,6 +107,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         logger.warn({ integration: target.name }, `answered 404 unknown_integration: ${message}`);
       }
       toErrorResponse(res, { code: 'unknown_integration', message }, { name: target.name, attempts: 0 });
+      return;
+    }
+    if (integration.spec.delivery && req.method !== 'CONNECT' && prefersAsync(req.headers.prefer)) {
+      void deliveries.accept(req, res, integration, target.rest);
       return;
     }
     void forward(req, res, integration, target, context);
@@ -131,6 +150,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     });
   } catch (error) {
     server.close();
+    await deliveries.drain(0);
     table.close();
     throw error;
   }
@@ -153,6 +173,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
     metrics.configReloads.inc({ result: 'success' });
     unknownLogged.clear();
+    deliveries.sync();
     logger.info({ config: options.configPath, integrations: table.names() }, 'config reloaded');
   };
   const watcher: ConfigWatcher = watchConfig(
@@ -184,6 +205,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       if (inFlight > 0) logger.warn({ inFlight }, 'drain timed out; closing calls still in flight');
     }
     server.closeAllConnections();
+    // Deliveries in flight get the same grace as calls; what is left goes back to the store.
+    await deliveries.drain(timeoutMs);
     table.close();
     await admin.close();
   };

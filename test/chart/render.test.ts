@@ -222,6 +222,8 @@ describe('value combinations', () => {
     expect(alerts.BreakwaterErrorRatioHigh?.expr).toContain('breakwater_requests_total{code_class="5xx"}');
     expect(alerts.BreakwaterRateLimitedRatioHigh?.expr).toContain('breakwater_rate_limited_total');
     expect(alerts.BreakwaterWebhookFailing?.expr).toContain(`name="${WEBHOOK_NAME}"`);
+    expect(alerts.BreakwaterDeadLetters?.expr).toBe('max by (namespace, integration) (breakwater_dead_letters) > 0');
+    expect(alerts.BreakwaterDeliveryBacklogOld?.expr).toBe('max by (namespace, integration) (breakwater_delivery_oldest_seconds) > 1800');
     for (const r of Object.values(alerts)) expect(r.expr.split('(').length, `${r.alert}: balanced parentheses`).toBe(r.expr.split(')').length);
 
     const dashboard = only<{ data: Record<string, string>; metadata: { labels: Record<string, string> } }>(objects, 'ConfigMap');
@@ -236,6 +238,14 @@ describe('value combinations', () => {
     const objects = await template('--set', 'webhook.url=https://10.1.2.3:9443/mutate-pods');
     const clientConfig = only<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration').webhooks?.[0]?.clientConfig;
     expect(clientConfig).toEqual({ url: 'https://10.1.2.3:9443/mutate-pods' });
+  });
+
+  it('delivery on a shared Redis: the operator is told the URL and the password Secret, never the password', async () => {
+    const c = operatorContainer(await template('--values', join(CHART_DIR, 'ci', 'delivery-redis-values.yaml')));
+    expect(flag(c, 'delivery-store')).toBe('redis://redis.infra.svc:6379/2');
+    expect(flag(c, 'delivery-store-password-secret')).toBe('breakwater-redis');
+    expect(flag(c, 'delivery-store-password-key')).toBe('redis-password');
+    expect(flag(operatorContainer(await template()), 'delivery-store')).toBeUndefined();
   });
 
   it('container sidecar and a strict webhook: flags, image by digest, Fail, no reinvocation, extra excluded namespaces', async () => {

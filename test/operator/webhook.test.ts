@@ -54,11 +54,13 @@ describe('a Pod annotated breakwater.dev/inject: "true"', () => {
     const volumes = stored.spec?.volumes ?? [];
     expect(volumes).toContainEqual({ name: 'breakwater-config', configMap: { name: 'breakwater-integrations', optional: true, defaultMode: 420 } });
     expect(volumes).toContainEqual({ name: 'bw-secret-stripe-key', secret: { secretName: 'stripe-key', optional: true, defaultMode: 420 } });
+    expect(volumes).toContainEqual({ name: 'breakwater-data', emptyDir: {} });
     // The API server's ServiceAccount admission adds its token mount to every container; ours are these.
     const ours = (sidecars(stored)[0]?.volumeMounts ?? []).filter((m) => !m.mountPath.startsWith('/var/run/secrets/kubernetes.io'));
     expect(ours).toEqual([
       { name: 'breakwater-config', mountPath: '/etc/breakwater/config', readOnly: true },
       { name: 'bw-secret-stripe-key', mountPath: '/etc/breakwater/secrets/stripe-key', readOnly: true },
+      { name: 'breakwater-data', mountPath: '/var/lib/breakwater' },
     ]);
     const appMounts = (stored.spec?.containers[0]?.volumeMounts ?? []).map((m) => m.mountPath);
     expect(appMounts.filter((p) => p.startsWith('/etc/breakwater'))).toEqual([]);

@@ -1,20 +1,9 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-
-function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['cmd/breakwater.ts', 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runDemo } from '../support/demo-process.ts';
 
 describe('breakwater demo', () => {
   it('runs every vendor phase and shows the breaker opening and closing, the retries and the fallback', async () => {
-    const { code, stdout, stderr } = await runDemo(['--phase-duration', '1s', '--rate', '20']);
+    const { code, stdout, stderr } = await runDemo(['--scene', 'calls', '--phase-duration', '1s', '--rate', '20']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     for (const phase of ['healthy', 'slow', 'failing', 'rate-limiting']) expect(stdout).toContain(phase);

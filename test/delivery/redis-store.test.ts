@@ -1,0 +1,57 @@
+// The Redis store against the store contract on a real redis-server, plus what only Redis shows: a
+// server that stops answers store_unavailable, and what was acknowledged survives its restart.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '@redis/client';
+import { RedisStore } from '../../src/delivery/redis-store.ts';
+import { describeStoreContract } from '../support/delivery-store-contract.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+describeStoreContract('redis', async () => {
+  // Each test starts from an empty database.
+  const admin = createClient({ url: redis.url });
+  await admin.connect();
+  await admin.flushAll();
+  await admin.close();
+  return { open: async () => new RedisStore(redis.url), destroy: async () => {} };
+});
+
+describe('RedisStore when the server goes away', () => {
+  it('answers store_unavailable while Redis is stopped, and keeps what it acknowledged across the restart', async () => {
+    const store = new RedisStore(redis.url);
+    const delivery = (id: string) => ({
+      id,
+      integration: 'invoicing',
+      idempotencyKey: id,
+      request: { method: 'POST', path: '/v1/x', headers: [] as [string, string][], body: Buffer.from('{}') },
+      expiresAt: Date.now() + 60_000,
+    });
+    try {
+      expect((await store.submit(delivery('kept'), { now: Date.now(), maxBacklog: 10, sidecar: 't' })).created).toBe(true);
+      await redis.stop();
+      await expect(store.submit(delivery('refused'), { now: Date.now(), maxBacklog: 10, sidecar: 't' })).rejects.toMatchObject({ code: 'store_unavailable' });
+      await redis.start();
+      const deadline = Date.now() + 10_000;
+      let kept;
+      while (Date.now() < deadline) {
+        try {
+          kept = await store.get('kept');
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      expect(kept?.request.body?.toString()).toBe('{}');
+      expect(await store.get('refused')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
