@@ -1,13 +1,12 @@
 // The helm we built (hack/k8s-tools.sh), run against the chart in charts/breakwater, and the value
 // combinations every chart check covers: the defaults plus each charts/breakwater/ci/*-values.yaml
 // (the chart-testing convention, also what `make chart-lint` walks).
-import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import type { RunResult } from './kube.ts';
+import { commandAt, type RunResult } from './commands.ts';
 
 export const CHART_DIR = fileURLToPath(new URL('../../charts/breakwater', import.meta.url));
 
@@ -39,18 +38,7 @@ export type Helm = (args: readonly string[]) => Promise<RunResult>;
 
 /** helm from binDir; with a kubeconfig for the commands that talk to a cluster. */
 export function helmFor(binDir: string, kubeconfig?: string): Helm {
-  return (args) =>
-    new Promise((resolve, reject) => {
-      execFile(
-        join(binDir, 'helm'),
-        [...(kubeconfig === undefined ? [] : ['--kubeconfig', kubeconfig]), ...args],
-        { timeout: 180_000, maxBuffer: 32 * 1024 * 1024, env: HELM_ENV },
-        (err, stdout, stderr) => {
-          if (err && typeof err.code !== 'number') return reject(err);
-          resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-        },
-      );
-    });
+  return commandAt(join(binDir, 'helm'), kubeconfig === undefined ? [] : ['--kubeconfig', kubeconfig], { timeoutMs: 180_000, env: HELM_ENV });
 }
 
 export interface K8sObject {

@@ -1,30 +1,12 @@
 // Small helpers for tests against the real API server: the kubectl we built, and bounded polling.
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { commandAt, type RunResult } from './commands.ts';
 
 export type Kubectl = (args: string[], input?: string) => Promise<RunResult>;
 
 /** kubectl from binDir against kubeconfig; never the machine's own kubectl or ~/.kube/config. */
 export function kubectlFor(binDir: string, kubeconfig: string): Kubectl {
-  return (args, input) =>
-    new Promise((resolve, reject) => {
-      const child = execFile(
-        join(binDir, 'kubectl'),
-        ['--kubeconfig', kubeconfig, ...args],
-        { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err && typeof err.code !== 'number') return reject(err);
-          resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-        },
-      );
-      child.stdin?.end(input);
-    });
+  return commandAt(join(binDir, 'kubectl'), ['--kubeconfig', kubeconfig]);
 }
 
 /** Runs kubectl and returns its stdout; a non-zero exit throws with kubectl's stderr. */
