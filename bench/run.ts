@@ -21,12 +21,16 @@ import { HOST } from './support/net.ts';
 import { DIRECT, figureTables, fmt, goalsTable, HTTP_PROXY, ratio, type Figure, type Goal } from './support/report.ts';
 import { ORIGIN_PATH, startNodeProxy, type Target } from './support/target.ts';
 import { FLAKY, startBreakwater, unavailable, type Breakwater } from './targets/breakwater.ts';
+import { startDaprd } from './targets/daprd.ts';
 import { startNginx } from './targets/nginx.ts';
+import { startTraefik } from './targets/traefik.ts';
 import { throughput, type ThroughputResult } from './throughput.ts';
 
 const SCENARIOS = ['serial', 'throughput', 'fixed-rate', 'breaker-open', 'config-reload', 'operator'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const TARGETS = ['direct', 'http-proxy', 'undici', 'nginx', 'breakwater-minimal', 'breakwater-full'] as const;
+const TARGETS = ['direct', 'http-proxy', 'undici', 'nginx', 'breakwater-minimal', 'breakwater-full', 'daprd', 'daprd-policy', 'traefik', 'traefik-policy'] as const;
+/** The peers with a policy equivalent to breakwater-full's, which the goals compare it with. */
+const PEERS_WITH_POLICY = ['daprd-policy', 'traefik-policy'] as const;
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const OPERATOR_SCRIPTS = ['webhook-admission', 'operator-reconcile'] as const;
 
@@ -38,6 +42,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     seconds: { type: 'string', default: '5' },
     profile: { type: 'string' },
+    gomaxprocs: { type: 'string', default: '1' },
     source: { type: 'boolean', default: false },
     out: { type: 'string', default: join(BENCH_DIR, 'results', 'latest.json') },
     help: { type: 'boolean', default: false },
@@ -46,11 +51,14 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   console.log(`usage: node bench/run.ts [--quick] [--scenarios ${SCENARIOS.join(',')}]
-       [--targets ${TARGETS.join(',')}] [--rounds 2] [--seconds 5] [--profile DIR] [--source] [--out FILE]
+       [--targets ${TARGETS.join(',')}]
+       [--rounds 2] [--seconds 5] [--profile DIR] [--gomaxprocs 1] [--source] [--out FILE]
 
   --seconds   throughput: seconds per target per round (after a 2 s warm-up)
   --rounds    every measured scenario is split into interleaved rounds, target order rotated each round
   --profile   run the Breakwater sidecars with --cpu-prof, writing .cpuprofile files into DIR
+  --gomaxprocs  GOMAXPROCS of the Go peers (daprd, traefik): 1 as one nginx worker or one event loop;
+              0 for Go's default, one per core
   --source    run the .ts sources directly instead of compiling them first as the image does
   --quick     short durations, to check that everything runs; the figures are not worth quoting`);
   process.exit(0);
@@ -60,6 +68,7 @@ const scenarios = new Set(args.scenarios.split(',') as Scenario[]);
 const wanted = new Set(args.targets.split(','));
 const quick = args.quick;
 const rounds = Number(args.rounds);
+const goMaxProcs = Number(args.gomaxprocs);
 const options = {
   serial: { requests: quick ? 400 : 4000, warmup: quick ? 100 : 500, rounds, maxMsPerRound: 10_000 },
   throughput: { connections: 32, seconds: quick ? 2 : Number(args.seconds), warmupSeconds: quick ? 1 : 2, rounds: quick ? 1 : rounds },
@@ -67,6 +76,7 @@ const options = {
   breakerOpen: { requests: quick ? 500 : 3000, warmup: quick ? 50 : 300, maxMs: 10_000 },
   configReload: { rate: 1000, reloads: 2, gapMs: quick ? 1000 : 2000 },
   operatorTimeoutMs: 300_000,
+  goMaxProcs,
 };
 
 function section(title: string): void {
@@ -104,6 +114,19 @@ async function startTargets(locate: Locate, tmp: string, originUrl: string, orig
     }
     const nodeFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`, `--cpu-prof-name=breakwater-${profile}.cpuprofile`] : [];
     targets.push(await startBreakwater({ profile, originUrl, tmp, cli, nodeFlags }));
+  }
+  const peers = [
+    ['daprd', startDaprd],
+    ['traefik', startTraefik],
+  ] as const;
+  for (const [peer, start] of peers) {
+    for (const policy of [false, true]) {
+      const name = policy ? `${peer}-policy` : peer;
+      if (!wanted.has(name)) continue;
+      const started = await start({ policy, originUrl, tmp, maxProcs: goMaxProcs });
+      if (typeof started === 'string') skipped[name] = started;
+      else targets.push(started);
+    }
   }
   return { targets, skipped };
 }
@@ -171,7 +194,7 @@ function buildFigures(
   return figures;
 }
 
-function buildGoals(figures: readonly Figure[], breaker?: BreakerOpenResult, reload?: ReloadResult): Goal[] {
+function buildGoals(figures: readonly Figure[], skipped: Record<string, string>, breaker?: BreakerOpenResult, reload?: ReloadResult): Goal[] {
   const get = (key: string) => figures.find((f) => f.key === key);
   const full = 'breakwater-full';
   const minimal = 'breakwater-minimal';
@@ -204,6 +227,22 @@ function buildGoals(figures: readonly Figure[], breaker?: BreakerOpenResult, rel
     measured: reload ? `${reload.failed} failed of ${reload.scheduled}` : '—',
     met: reload ? reload.failed === 0 && reload.reloads.every((r) => r.appliedMs !== null) : undefined,
   });
+  // Lower is better for both; a peer that is not built shows as missing, never as beaten.
+  for (const peer of PEERS_WITH_POLICY) {
+    for (const [key, what, format] of [
+      ['cpuPer1kAt1k', 'CPU per 1,000 req', fmt.cpu],
+      ['fixedP99Ms', 'p99', fmt.ms],
+    ] as const) {
+      const [ours, theirs] = [get(key)?.values[full], get(key)?.values[peer]];
+      const measured =
+        ours !== undefined && theirs !== undefined
+          ? `${format(ours)} vs ${format(theirs)} (${fmt.ratio(ours / theirs)})`
+          : peer in skipped
+            ? `${peer} missing`
+            : '—';
+      goals.push({ goal: `${what} at 1,000 req/s below ${peer}'s (full policy)`, measured, met: ours === undefined || theirs === undefined ? undefined : ours < theirs });
+    }
+  }
   return goals;
 }
 
@@ -264,6 +303,14 @@ async function main(): Promise<number> {
       reload = await configReload(full, o);
     }
     const endLoad = loadavg();
+    // A proxy that died mid-run leaves figures that describe its absence (errors, CPU read from a
+    // process that is gone): they are flagged, with the line of its log that says why.
+    const died = proxies
+      .filter((t) => t.child!.process.exitCode !== null || t.child!.process.signalCode !== null)
+      .map((t) => {
+        const why = t.child!.stderrTail().split('\n').find((line) => /panic|fatal/i.test(line)) ?? '';
+        return `${t.name}: exited during the run (${t.child!.process.exitCode ?? t.child!.process.signalCode}), its later figures are void${why && `: ${why.trim()}`}`;
+      });
     await Promise.all(proxies.map((t) => t.child!.stop()));
     await origin.stop();
     if (scenarios.has('operator')) {
@@ -276,7 +323,7 @@ async function main(): Promise<number> {
     }
 
     const figures = buildFigures(names, serial, load, fixed, idle);
-    const goals = buildGoals(figures, breaker, reload);
+    const goals = buildGoals(figures, skipped, breaker, reload);
     const tables = figureTables(figures, names);
     section('Results');
     console.log(tables.values);
@@ -315,6 +362,7 @@ async function main(): Promise<number> {
     const failures = [...(load?.entries() ?? [])].filter(([, r]) => r.non2xx + r.errors > 0).map(([n, r]) => `${n}: ${r.non2xx} non-2xx, ${r.errors} errors at 32 connections`);
     failures.push(...[...(fixed?.entries() ?? [])].filter(([, r]) => r.failed > 0).map(([n, r]) => `${n}: ${r.failed} failed at 1,000 req/s`));
     failures.push(...[...(serial?.entries() ?? [])].filter(([, r]) => r.non2xx > 0).map(([n, r]) => `${n}: ${r.non2xx} non-2xx serially`));
+    failures.push(...died);
     for (const f of failures) console.log(`WARNING: ${f}`);
 
     mkdirSync(join(args.out, '..'), { recursive: true });
