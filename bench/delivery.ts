@@ -20,6 +20,10 @@ import { spawnSidecar } from '../test/support/sidecar-process.ts';
 import { percentiles, type Percentiles } from './support/stats.ts';
 
 const SECONDS = Number(process.argv[2] ?? 10);
+if (process.argv.length > 3 || !(SECONDS > 0)) {
+  console.error(`usage: node bench/delivery.ts [seconds per measurement, default 10]; got ${JSON.stringify(process.argv.slice(2).join(' '))}`);
+  process.exit(64);
+}
 const CONCURRENCY = 32;
 const STEADY_RATE = 500;
 
