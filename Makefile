@@ -40,10 +40,10 @@ lint: deps ## eslint, including the import-direction rules
 typecheck: deps ## tsc --noEmit (strict)
 	npx tsc --noEmit
 
-gen: deps ## Regenerate crds/ and the README tables (fields, errors, metrics) from the code
+gen: deps ## Regenerate crds/ and the tables of docs/reference.md (fields, errors, metrics) from the code
 	node hack/generate.ts
 
-gen-check: deps ## Fail when crds/ or the README tables differ from what the code generates
+gen-check: deps ## Fail when crds/ or the tables of docs/reference.md differ from what the code generates
 	node hack/generate.ts --check
 
 # Each suite also writes a JSON report; .ci/run sums them into the totals line CI reads.

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // A copy of the parts of the repo the generator reads, where the schema can be changed freely.
 const work = mkdtempSync(join(tmpdir(), 'breakwater-gen-'));
-for (const path of ['src', 'hack/generate.ts', 'hack/metrics-reference.ts', 'crds', 'charts/breakwater/crds', 'README.md', 'package.json']) cpSync(path, join(work, path), { recursive: true });
+for (const path of ['src', 'hack/generate.ts', 'hack/metrics-reference.ts', 'crds', 'charts/breakwater/crds', 'docs', 'package.json']) cpSync(path, join(work, path), { recursive: true });
 symlinkSync(resolve('node_modules'), join(work, 'node_modules'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -27,15 +27,15 @@ describe('the CRD drift check', () => {
     const stale = check();
     expect(stale.status).toBe(1);
     expect(stale.stderr).toContain('crds/breakwater.dev_externalintegrations.yaml');
-    // The chart's copy of the CRD and README's field table are derived from the same schema.
+    // The chart's copy of the CRD and the reference's field table are derived from the same schema.
     expect(stale.stderr).toContain('charts/breakwater/crds/breakwater.dev_externalintegrations.yaml');
-    expect(stale.stderr).toContain('README.md');
+    expect(stale.stderr).toContain('docs/reference.md');
     expect(stale.stderr).toContain('npm run gen');
 
     execFileSync(process.execPath, ['hack/generate.ts'], { cwd: work });
     expect(check().status).toBe(0);
     expect(readFileSync(join(work, 'crds/breakwater.dev_externalintegrations.yaml'), 'utf8')).toContain('maximum: 12');
     expect(readFileSync(join(work, 'charts/breakwater/crds/breakwater.dev_externalintegrations.yaml'), 'utf8')).toContain('maximum: 12');
-    expect(readFileSync(join(work, 'README.md'), 'utf8')).toMatch(/`spec\.retry\.backoff\.multiplier` .*\(min 1, max 12\)/);
+    expect(readFileSync(join(work, 'docs', 'reference.md'), 'utf8')).toMatch(/`spec\.retry\.backoff\.multiplier` .*\(min 1, max 12\)/);
   });
 });

@@ -1,4 +1,4 @@
-// README's metric tables, written from the metric definitions themselves: each program's metrics are
+// The metric tables of docs/reference.md, written from the metric definitions themselves: each program's metrics are
 // registered into a fresh registry and described from it, so the table cannot list a metric the code
 // does not export, or miss one it does.
 import { Registry } from 'prom-client';

@@ -1,5 +1,5 @@
 // Figures, their ratios to the two baselines, and the goals of the benchmark issue, as Markdown tables:
-// what the terminal shows is what the README's performance section pastes.
+// what the terminal shows is what docs/performance.md pastes.
 
 export const DIRECT = 'direct';
 export const HTTP_PROXY = 'http-proxy';

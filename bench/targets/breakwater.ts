@@ -1,6 +1,6 @@
 // Breakwater's sidecar, started through its CLI exactly as a user would (`breakwater sidecar --config …`),
 // as a child process so its CPU and memory can be read like any other proxy's. Two configurations:
-// `minimal` is the least a user can write, an integration with only `upstream` (DESIGN's defaults still
+// `minimal` is the least a user can write, an integration with only `upstream` (docs/design.md's defaults still
 // apply: timeouts, three attempts, a consecutive-failures breaker); `full` turns every policy on,
 // with limits set so that none of them triggers on a healthy vendor. `full` also carries `flaky`, an
 // integration whose vendor always fails, for the breaker-open scenario.

@@ -1,4 +1,4 @@
-// The one table of defaults. Schema descriptions (and so `kubectl explain` and the README reference),
+// The one table of defaults. Schema descriptions (and so `kubectl explain` and docs/reference.md),
 // the CEL rules that compare effective values, and `resolveSpec()` all read it from here.
 
 /** Failure classes that are not HTTP statuses. `5xx` stands for every 5xx status. */

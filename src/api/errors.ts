@@ -1,5 +1,5 @@
-// The errors the sidecar itself answers with (DESIGN "The sidecar"): one table from code to HTTP status.
-// The sidecar's error responder and the README's error table both read it.
+// The errors the sidecar itself answers with (docs/design.md, "The sidecar"): one table from code to HTTP status.
+// The sidecar's error responder and the error table of docs/reference.md both read it.
 
 export const SIDECAR_ERRORS = {
   unknown_integration: { status: 404, meaning: 'The first path segment names no integration.' },

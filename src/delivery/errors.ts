@@ -1,5 +1,5 @@
 // Typed failures of the delivery store. Each `code` is stable: the sidecar answers the three that a
-// caller can see with DESIGN's error JSON (src/api/errors.ts), and the CLI maps each to an exit code.
+// caller can see with docs/design.md's error JSON (src/api/errors.ts), and the CLI maps each to an exit code.
 import type { SidecarErrorCode } from '../api/errors.ts';
 
 /** The store could not be read or written: nothing was accepted (or changed) by this call. */

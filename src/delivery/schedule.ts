@@ -1,4 +1,4 @@
-// What becomes of a delivery after one turn (DESIGN "Durable delivery"): 2xx/3xx → delivered; a status
+// What becomes of a delivery after one turn (docs/design.md, "Durable delivery"): 2xx/3xx → delivered; a status
 // or failure that `retry.retryOn` names → queued again after backoff (up to delivery.maxBackoff, or the
 // vendor's Retry-After), until maxAge; any other status → dead (refused). A turn the policy did not let
 // reach the vendor (rate limit, full bulkhead, open circuit, unreadable credential, shutdown) is no

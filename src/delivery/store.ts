@@ -33,7 +33,7 @@ export interface StoredResponse {
   readonly truncated: boolean;
 }
 
-/** Bytes of the vendor's final response body kept with a delivery (DESIGN: 64 KiB). */
+/** Bytes of the vendor's final response body kept with a delivery (docs/design.md: 64 KiB). */
 export const RESPONSE_BODY_LIMIT = 64 * 1024;
 
 export interface NewDelivery {

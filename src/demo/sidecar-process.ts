@@ -66,7 +66,7 @@ function freePort(): Promise<number> {
 
 const STATES: Record<string, CircuitState> = { '0': 'closed', '1': 'half-open', '2': 'open' };
 
-/** `breakwater_circuit_state{integration="…"}`: 0 closed, 1 half-open, 2 open (DESIGN). */
+/** `breakwater_circuit_state{integration="…"}`: 0 closed, 1 half-open, 2 open (docs/design.md). */
 export function circuitState(metrics: string, integration: string): CircuitState | undefined {
   const value = sumSamples(metrics, `${METRIC_PREFIX}circuit_state`, { integration });
   return value === undefined ? undefined : STATES[String(value)];

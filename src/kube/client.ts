@@ -27,7 +27,7 @@ export interface KubeClientOptions {
   readonly userAgent: string;
 }
 
-/** In-cluster first, then $KUBECONFIG, as DESIGN's `--kubeconfig` promises; a given file wins. */
+/** In-cluster first, then $KUBECONFIG, as docs/design.md's `--kubeconfig` promises; a given file wins. */
 function loadKubeConfig(file?: string): KubeConfig {
   const kc = new KubeConfig();
   if (file) {

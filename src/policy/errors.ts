@@ -1,4 +1,4 @@
-// Typed failures of one call. Each carries a stable `code` the sidecar turns into DESIGN's error JSON;
+// Typed failures of one call. Each carries a stable `code` the sidecar turns into docs/design.md's error JSON;
 // cockatiel's own errors (BrokenCircuitError, BulkheadRejectedError) are matched with its guards.
 import type { SidecarErrorCode } from '../api/errors.ts';
 import type { FailureKind } from './classify.ts';

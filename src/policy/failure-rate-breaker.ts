@@ -1,4 +1,4 @@
-// The failure-rate breaker of DESIGN: the circuit opens once the window holds at least `minimumRequests`
+// The failure-rate breaker of docs/design.md: the circuit opens once the window holds at least `minimumRequests`
 // calls and the failed share reaches `threshold`. Cockatiel's SamplingBreaker has the same sliding window
 // but differs in three ways that matter here:
 // - it opens only strictly above the threshold;

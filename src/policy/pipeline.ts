@@ -1,4 +1,4 @@
-// Compiles a resolved spec into the policy pipeline of DESIGN's order, once per config load:
+// Compiles a resolved spec into the policy pipeline of docs/design.md's order, once per config load:
 //   total deadline → rate limit → bulkhead → retry loop → circuit breaker → per-attempt timeout → vendor.
 // The breaker sits inside the retry loop so every attempt counts, and the loop never retries
 // BrokenCircuitError or BulkheadRejectedError, so an open circuit or a full bulkhead ends it. A request
@@ -204,7 +204,7 @@ export class CompiledPolicy {
       }
       call.retryStop = next;
       if (next === 'circuit-open') {
-        // DESIGN: once the circuit opens, no further attempts; the caller gets circuit_open.
+        // docs/design.md: once the circuit opens, no further attempts; the caller gets circuit_open.
         response?.discard();
         throw new BrokenCircuitError();
       }

@@ -1,4 +1,4 @@
-// Command-line flags where every flag can also come from `BREAKWATER_<FLAG>` (DESIGN), the way a pod
+// Command-line flags where every flag can also come from `BREAKWATER_<FLAG>` (docs/design.md), the way a pod
 // spec sets them. An unknown flag or a bad value is a usage error, reported before anything binds.
 import { parseArgs } from 'node:util';
 import { isDuration, parseDuration } from '../api/duration.ts';
@@ -70,7 +70,7 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
 
 /**
  * Boolean flags are accepted as `--leader-elect`, `--leader-elect=false` and `--leader-elect false`
- * (DESIGN writes `--leader-elect true`), so each is rewritten to the `=` form and parsed as a string.
+ * (docs/design.md writes `--leader-elect true`), so each is rewritten to the `=` form and parsed as a string.
  */
 function spellBooleans(specs: Record<string, FlagSpec>, argv: readonly string[]): string[] {
   const out: string[] = [];

@@ -1,4 +1,4 @@
-// Durable delivery in the sidecar (DESIGN "Durable delivery"): a call sent with `Prefer: respond-async`
+// Durable delivery in the sidecar (docs/design.md, "Durable delivery"): a call sent with `Prefer: respond-async`
 // to an integration with `spec.delivery` is stored, and answered 202 only once the store says it is
 // durable; one DeliveryWorker per such integration then owes it to the vendor. Also serves
 // GET /_breakwater/deliveries/<id>. The store is opened when first needed, and opened again after a

@@ -1,4 +1,4 @@
-// DESIGN's durable-delivery metrics. The gauges are read from the store (every sidecar on a shared
+// docs/design.md's durable-delivery metrics. The gauges are read from the store (every sidecar on a shared
 // store reports the same backlog), the counters count what this sidecar did. Labels are bounded: the
 // integration, a result of three, an outcome that is a status class or a failure kind.
 import { Counter, Gauge, type Registry } from 'prom-client';

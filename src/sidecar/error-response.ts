@@ -1,4 +1,4 @@
-// The one place that writes a response the sidecar makes itself: DESIGN's error JSON with its status
+// The one place that writes a response the sidecar makes itself: docs/design.md's error JSON with its status
 // from src/api/errors.ts, Retry-After where known, x-breakwater-attempts after any attempt, or the
 // integration's fallback where it replaces the error, marked with the error it replaces. Whatever of
 // the request body is still to come is read and dropped, so the caller gets to read the answer.
@@ -44,7 +44,7 @@ export interface ErrorTarget {
   readonly attempts: number;
 }
 
-/** DESIGN's error JSON. */
+/** docs/design.md's error JSON. */
 export function errorBody(error: SidecarError, integration: string): Buffer {
   return Buffer.from(JSON.stringify({ error: error.code, integration, message: error.message }));
 }

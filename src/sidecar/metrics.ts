@@ -1,4 +1,4 @@
-// DESIGN's sidecar metrics. Label values are bounded: integration names come from the config, methods
+// docs/design.md's sidecar metrics. Label values are bounded: integration names come from the config, methods
 // from a fixed set (anything else is OTHER), status classes and outcomes from short fixed lists. An
 // integration retired by a reload takes its series with it.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -11,7 +11,7 @@ const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 // Third-party calls take milliseconds to tens of seconds; the top bucket sits above a 10s deadline.
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** Circuit state gauge values (DESIGN): 0 closed, 1 half-open, 2 open. */
+/** Circuit state gauge values (docs/design.md): 0 closed, 1 half-open, 2 open. */
 export const CIRCUIT_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /** The circuit state of each integration in service, as gauge values, read at every scrape. */

@@ -75,7 +75,7 @@ describe('default values', () => {
     objects = await template();
   });
 
-  it('renders the operator Deployment with two spread replicas, probes and the flags DESIGN lists', () => {
+  it('renders the operator Deployment with two spread replicas, probes and the flags docs/design.md lists', () => {
     const deployment = only<V1Deployment>(objects, 'Deployment');
     expect(deployment.spec?.replicas).toBe(2);
     const spec = deployment.spec?.template.spec;
