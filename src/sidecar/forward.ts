@@ -342,8 +342,7 @@ export async function forward(
     try {
       response = await policy.execute(call, sendAttempt, outbound, replayable);
     } catch (error) {
-      call.settle();
-      if (call.retryStop === 'budget') integration.metrics.retryBudgetExhausted();
+      settle(call, integration);
       if (error instanceof CallCancelledError) return;
       const failure = describeFailure(error, integration, call);
       if (failure.code === 'upstream_unreachable' && !(error instanceof UpstreamFailure)) {
@@ -355,8 +354,7 @@ export async function forward(
       else if (ex.outcome === 'rate_limited') integration.metrics.rateLimited();
       return;
     }
-    call.settle();
-    if (call.retryStop === 'budget') integration.metrics.retryBudgetExhausted();
+    settle(call, integration);
     ex.outcome = 'upstream';
     ex.upstream = response;
     ex.headersAt = performance.now();
@@ -390,4 +388,10 @@ function describeFailure(error: unknown, integration: Integration, call: Call): 
   }
   const attempts = call.attempts === 1 ? '1 attempt' : `${call.attempts} attempts`;
   return { code: 'upstream_unreachable', message: `no response from the vendor after ${attempts}: ${(error as Error).message}` };
+}
+
+/** Ends the call's accounting, counting a retry the budget refused. */
+function settle(call: Call, integration: Integration): void {
+  call.settle();
+  if (call.retryStop === 'budget') integration.metrics.retryBudgetExhausted();
 }

@@ -109,7 +109,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       toErrorResponse(res, { code: 'unknown_integration', message }, { name: target.name, attempts: 0 });
       return;
     }
-    if (integration.spec.delivery && req.method !== 'CONNECT' && prefersAsync(req.headers.prefer)) {
+    if (integration.spec.delivery && prefersAsync(req.headers.prefer)) {
       void deliveries.accept(req, res, integration, target.rest);
       return;
     }
