@@ -90,7 +90,7 @@ interface ContainerStatus {
   ready: boolean;
   restartCount: number;
   containerID?: string;
-  state?: { running?: object; terminated?: { reason?: string; exitCode?: number } };
+  state?: { running?: { startedAt: string }; terminated?: { reason?: string; exitCode?: number } };
   lastState?: { terminated?: { reason?: string; exitCode?: number } };
 }
 interface Pod {
@@ -349,11 +349,15 @@ describe('an annotated Deployment against a misbehaving vendor', () => {
     pod = await readyPod(SHOP, 'app=checkout');
   });
 
-  it('runs the injected sidecar as a native sidecar, ready before the app', () => {
+  it('runs the injected sidecar as a native sidecar, started before the app', () => {
     expect(pod.spec.initContainers?.[0]).toMatchObject({ name: 'breakwater', restartPolicy: 'Always' });
     const sidecar = sidecarStatus(pod)!;
     expect(sidecar.ready).toBe(true);
     expect(sidecar.restartCount).toBe(0);
+    // The app starts only once the sidecar's startup probe passed (kubelet timestamps are in seconds).
+    const sidecarStarted = Date.parse(sidecar.state!.running!.startedAt);
+    const appStarted = Date.parse(pod.status.containerStatuses!.find((c) => c.name === 'app')!.state!.running!.startedAt);
+    expect(sidecarStarted).toBeLessThanOrEqual(appStarted);
     expect(pod.spec.containers[0]!.env).toContainEqual({ name: 'BREAKWATER_VENDOR_URL', value: 'http://127.0.0.1:15080/vendor' });
   });
 
