@@ -49,6 +49,13 @@ export interface JsonRequest {
   readonly verb?: string;
 }
 
+export interface JsonBodyRequest extends JsonRequest {
+  /** Sent as JSON. */
+  readonly body?: unknown;
+  /** Defaults to application/json; a PATCH names its patch type here. */
+  readonly contentType?: string;
+}
+
 export class KubeClient {
   readonly transport: Transport;
   readonly core: CoreV1Api;
@@ -82,26 +89,37 @@ export class KubeClient {
   }
 
   /** GET `path` as JSON; a non-2xx answer becomes a KubeError with the API server's message. */
-  async getJson<T>(path: string, request: JsonRequest = {}): Promise<T> {
-    const response = await this.get(path, request, false);
+  getJson<T>(path: string, request: JsonRequest = {}): Promise<T> {
+    return this.requestJson<T>('GET', path, request);
+  }
+
+  /**
+   * Any verb on `path` with an optional JSON body (PATCH takes its patch type as `contentType`); the
+   * answer is parsed as JSON, and a non-2xx answer becomes a KubeError with the API server's message.
+   */
+  async requestJson<T>(method: string, path: string, request: JsonBodyRequest = {}): Promise<T> {
+    const response = await this.send(method, path, request, false);
     return JSON.parse(await response.text()) as T;
   }
 
   /** Opens a streaming GET (a watch); the caller reads and closes the body. */
   stream(path: string, request: JsonRequest): Promise<Response> {
-    return this.get(path, request, true);
+    return this.send('GET', path, request, true);
   }
 
-  private async get(path: string, request: JsonRequest, noTimeout: boolean): Promise<Response> {
+  private async send(method: string, path: string, request: JsonBodyRequest, noTimeout: boolean): Promise<Response> {
+    const headers: Record<string, string> = { accept: request.accept ?? 'application/json' };
+    if (request.body !== undefined) headers['content-type'] = request.contentType ?? 'application/json';
     const response = await this.transport.fetch(withQuery(path, request.query), {
-      method: 'GET',
-      headers: { accept: request.accept ?? 'application/json' },
+      method,
+      headers,
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
       signal: request.signal,
       verb: request.verb,
       noTimeout,
     });
     if (response.status < 200 || response.status > 299) {
-      throw new KubeError(response.status, `GET ${path}: ${statusMessage(await response.text())}`);
+      throw new KubeError(response.status, `${method} ${path}: ${statusMessage(await response.text())}`);
     }
     return response;
   }
