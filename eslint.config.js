@@ -48,6 +48,25 @@ export default tseslint.config(
   },
   ...LAYERS.map(boundary),
   {
+    // Importing @kubernetes/client-node costs about 90 MB of RSS; the programs use its types only and
+    // talk to the API server through src/kube (cmd/loaded-modules.test.ts checks what really loads).
+    files: ['src/**/*.ts', 'cmd/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@kubernetes/client-node',
+              allowTypeImports: true,
+              message: 'Use `import type`: requests go through src/kube (KubeClient.requestJson and the wrappers).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'hack/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/cmd/*'], message: 'Nothing imports cmd/: run it as a process.' }] }],

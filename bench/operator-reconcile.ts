@@ -43,11 +43,11 @@ try {
   await installCrd(kubectl);
   await ok(kubectl, ['create', 'namespace', 'breakwater-system']);
   const names = Array.from({ length: NAMESPACES }, (_, i) => `bench-${String(i).padStart(2, '0')}`);
-  await Promise.all(names.map((name) => client.core.createNamespace({ body: { metadata: { name } } })));
+  await Promise.all(names.map((name) => client.requestJson('POST', '/api/v1/namespaces', { body: { metadata: { name } } })));
   // Half the integrations name a credential Secret, so the existence check is on the path.
   await Promise.all(
     names.map((namespace) =>
-      client.core.createNamespacedSecret({ namespace, body: { metadata: { name: 'vendor-key' }, stringData: { token: 'x' } } }),
+      client.requestJson('POST', `/api/v1/namespaces/${namespace}/secrets`, { body: { metadata: { name: 'vendor-key' }, stringData: { token: 'x' } } }),
     ),
   );
 
@@ -69,11 +69,7 @@ try {
   await Promise.all(
     names.flatMap((namespace) =>
       Array.from({ length: PER_NAMESPACE }, (_, j) =>
-        client.customObjects.createNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace,
+        client.requestJson('POST', `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`, {
           body: {
             apiVersion: API_VERSION,
             kind: KIND,

@@ -1,48 +1,26 @@
 // Writes under our field manager: server-side apply of whole objects, merge patches of status.
-// Every patch names its content type explicitly: without it the generated client sends
-// application/json-patch+json, which the API server rejects for an object body.
-import {
-  Observable,
-  PatchStrategy,
-  setHeaderOptions,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-  type V1ConfigMap,
-} from '@kubernetes/client-node';
-import { FIELD_MANAGER, GROUP, PLURAL, VERSION } from '../api/names.ts';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../api/names.ts';
 import type { KubeClient } from './client.ts';
+import { CONFIG_MAPS, EXTERNAL_INTEGRATIONS, objectPath } from './resources.ts';
 
-/** Per-call options that abort the request with `signal`. */
-export function withSignal(
-  signal: AbortSignal | undefined,
-  options?: ConfigurationOptions<ObservableMiddleware>,
-): ConfigurationOptions<ObservableMiddleware> | undefined {
-  if (!signal) return options;
-  // Shaped like client-node's own setHeaderMiddleware, so it composes with setHeaderOptions.
-  const middleware: ObservableMiddleware = {
-    pre: (context: RequestContext) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { ...options, middleware: [...(options?.middleware ?? []), middleware], middlewareMergeStrategy: 'append' };
-}
+/** The patch types the API server takes, sent as the PATCH's Content-Type. */
+export const PATCH = {
+  apply: 'application/apply-patch+yaml',
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+} as const;
 
 /** Server-side apply of a ConfigMap: creates it or brings the fields we own to `desired`. */
 export function applyConfigMap(client: KubeClient, desired: V1ConfigMap & { metadata: { name: string; namespace: string } }, signal?: AbortSignal): Promise<V1ConfigMap> {
-  return client.core.patchNamespacedConfigMap(
-    {
-      name: desired.metadata.name,
-      namespace: desired.metadata.namespace,
-      body: { apiVersion: 'v1', kind: 'ConfigMap', ...desired },
-      fieldManager: FIELD_MANAGER,
-      force: true,
-    },
-    withSignal(signal, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)),
-  );
+  const { name, namespace } = desired.metadata;
+  return client.requestJson<V1ConfigMap>('PATCH', objectPath(CONFIG_MAPS, namespace, name), {
+    // JSON is YAML, so the apply body needs no YAML encoder.
+    body: { apiVersion: 'v1', kind: 'ConfigMap', ...desired },
+    contentType: PATCH.apply,
+    query: { fieldManager: FIELD_MANAGER, force: true },
+    signal,
+  });
 }
 
 export interface StatusTarget {
@@ -57,16 +35,10 @@ export interface StatusTarget {
  * writes from a user's edit.
  */
 export async function patchIntegrationStatus(client: KubeClient, target: StatusTarget, status: object, signal?: AbortSignal): Promise<void> {
-  await client.customObjects.patchNamespacedCustomObjectStatus(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace: target.namespace,
-      name: target.name,
-      body: { status },
-      fieldManager: FIELD_MANAGER,
-    },
-    withSignal(signal, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
-  );
+  await client.requestJson('PATCH', `${objectPath(EXTERNAL_INTEGRATIONS, target.namespace, target.name)}/status`, {
+    body: { status },
+    contentType: PATCH.merge,
+    query: { fieldManager: FIELD_MANAGER },
+    signal,
+  });
 }

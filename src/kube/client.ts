@@ -1,45 +1,16 @@
-// The typed client: client-node's generated APIs, all sending through one Transport, plus the raw JSON
-// requests the generated code cannot make (metadata-only lists, watches). Other parts of the operator
-// reach any further API group with `client.api(SomeApi)`.
-import { existsSync } from 'node:fs';
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  createConfiguration,
-  CustomObjectsApi,
-  EventsV1Api,
-  KubeConfig,
-  ServerConfiguration,
-  type ApiConstructor,
-  type ApiType,
-  type Configuration,
-} from '@kubernetes/client-node';
+// The client every part of the operator talks to the API server through: JSON requests on any path,
+// and streams for watches, all on one Transport. The wrappers beside this file (apply, lease, secrets,
+// …) name the paths; there are no generated API classes.
 import type { Response } from 'undici';
 import { KubeError, statusMessage } from './errors.ts';
+import { loadConnection } from './kubeconfig.ts';
 import { Transport, type RequestObserver } from './transport.ts';
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export interface KubeClientOptions {
   /** A kubeconfig file. Without it: in-cluster service account, then $KUBECONFIG. */
   readonly kubeconfig?: string;
   /** Sent as User-Agent, so the API server's audit log and metrics name us. */
   readonly userAgent: string;
-}
-
-/** In-cluster first, then $KUBECONFIG, as docs/design.md's `--kubeconfig` promises; a given file wins. */
-function loadKubeConfig(file?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) {
-    try {
-      kc.loadFromFile(file);
-    } catch (error) {
-      throw new KubeError(0, `cannot load kubeconfig ${file}: ${(error as Error).message}`, { code: 'no_config', cause: error });
-    }
-  } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) kc.loadFromCluster();
-  else if (process.env.KUBECONFIG) kc.loadFromDefault();
-  else throw new KubeError(0, 'not in a cluster and no kubeconfig: pass --kubeconfig or set KUBECONFIG', { code: 'no_config' });
-  return kc;
 }
 
 export interface JsonRequest {
@@ -58,30 +29,10 @@ export interface JsonBodyRequest extends JsonRequest {
 
 export class KubeClient {
   readonly transport: Transport;
-  readonly core: CoreV1Api;
-  readonly customObjects: CustomObjectsApi;
-  readonly coordination: CoordinationV1Api;
-  readonly events: EventsV1Api;
-  private readonly configuration: Configuration;
 
+  /** Throws KubeError `no_config` when there is no cluster to talk to or the kubeconfig is unusable. */
   constructor(options: KubeClientOptions) {
-    this.transport = new Transport(loadKubeConfig(options.kubeconfig), options.userAgent);
-    this.configuration = createConfiguration({
-      baseServer: new ServerConfiguration(this.transport.server, {}),
-      httpApi: this.transport.httpLibrary(),
-      // Credentials are added by the transport; the kubeconfig as an auth method would build a new
-      // undici Agent for every request.
-      authMethods: {},
-    });
-    this.core = this.api(CoreV1Api);
-    this.customObjects = this.api(CustomObjectsApi);
-    this.coordination = this.api(CoordinationV1Api);
-    this.events = this.api(EventsV1Api);
-  }
-
-  /** Any generated API class (AdmissionregistrationV1Api, …) on the shared transport. */
-  api<T extends ApiType>(type: ApiConstructor<T>): T {
-    return new type(this.configuration);
+    this.transport = new Transport(loadConnection({ file: options.kubeconfig }), options.userAgent);
   }
 
   observe(observer: RequestObserver): () => void {

@@ -1,6 +1,4 @@
-// Failures talking to the API server, with a stable `code` to match on. The generated client throws its
-// own ApiException (numeric `code`, raw body); `statusOf` reads both, so callers never care which path
-// a request took.
+// Failures talking to the API server, with a stable `code` to match on.
 
 export type KubeErrorCode =
   | 'bad_request'
@@ -53,11 +51,9 @@ function codeFor(status: number): KubeErrorCode {
   }
 }
 
-/** The HTTP status behind an error from either request path, or 0 when there was no response. */
+/** The HTTP status behind a failed request, or 0 when there was no response (or it was no KubeError). */
 export function statusOf(error: unknown): number {
-  if (error instanceof KubeError) return error.status;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : 0;
+  return error instanceof KubeError ? error.status : 0;
 }
 
 export const isNotFound = (error: unknown): boolean => statusOf(error) === 404;

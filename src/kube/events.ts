@@ -1,8 +1,9 @@
 // Records events.k8s.io/v1 Events on an object, as `kubectl describe` and `kubectl events` show them.
 import { randomBytes } from 'node:crypto';
-import { V1MicroTime, type EventsV1Event } from '@kubernetes/client-node';
+import type { EventsV1Event } from '@kubernetes/client-node';
 import type { KubeClient } from './client.ts';
-import { withSignal } from './apply.ts';
+import { microTime } from './micro-time.ts';
+import { collectionPath, EVENTS } from './resources.ts';
 
 export interface EventTarget {
   readonly apiVersion: string;
@@ -34,14 +35,15 @@ export class EventRecorder {
   }
 
   async record(target: EventTarget, details: EventDetails, signal?: AbortSignal): Promise<void> {
-    const now = new V1MicroTime();
-    const body: EventsV1Event = {
+    const now = new Date();
+    // The generated type says Date; on the wire eventTime is a MicroTime string.
+    const body: Omit<EventsV1Event, 'eventTime'> & { eventTime: string } = {
       metadata: {
         // The naming scheme client-go uses: the object's name and a unique suffix.
         name: `${target.name}.${now.getTime().toString(16)}${randomBytes(4).toString('hex')}`,
         namespace: target.namespace,
       },
-      eventTime: now,
+      eventTime: microTime(now),
       type: details.type,
       reason: details.reason,
       action: details.action,
@@ -57,6 +59,6 @@ export class EventRecorder {
         resourceVersion: target.resourceVersion,
       },
     };
-    await this.client.events.createNamespacedEvent({ namespace: target.namespace, body }, withSignal(signal));
+    await this.client.requestJson('POST', collectionPath(EVENTS, target.namespace), { body, signal });
   }
 }

@@ -1,10 +1,25 @@
 // coordination.k8s.io Leases, as the leader elector reads and writes them. Times are MicroTime: a plain
 // Date serialises with milliseconds ("…00.123Z"), which the API server refuses for these fields.
-import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { V1ObjectMeta } from '@kubernetes/client-node';
 import type { KubeClient } from './client.ts';
-import { withSignal } from './apply.ts';
 import { isNotFound } from './errors.ts';
+import { microTime } from './micro-time.ts';
 import type { MetadataFor } from './owner.ts';
+import { collectionPath, LEASES, objectPath } from './resources.ts';
+
+/** A Lease as it is on the wire: times are strings. */
+interface Lease {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: V1ObjectMeta;
+  readonly spec?: {
+    readonly holderIdentity?: string;
+    readonly leaseDurationSeconds?: number;
+    readonly acquireTime?: string;
+    readonly renewTime?: string;
+    readonly leaseTransitions?: number;
+  };
+}
 
 export interface LeaseRecord {
   /** '' when nobody holds it (released). */
@@ -29,7 +44,7 @@ export interface LeaseRef {
 
 export async function readLease(client: KubeClient, ref: LeaseRef, signal?: AbortSignal): Promise<ObservedLease | undefined> {
   try {
-    return observed(await client.coordination.readNamespacedLease(ref, withSignal(signal)));
+    return observed(await client.getJson<Lease>(objectPath(LEASES, ref.namespace, ref.name), { signal }));
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -38,8 +53,8 @@ export async function readLease(client: KubeClient, ref: LeaseRef, signal?: Abor
 
 /** Creates the Lease; a 409 means another replica created it first. */
 export async function createLease(client: KubeClient, ref: LeaseRef, record: LeaseRecord, signal?: AbortSignal): Promise<ObservedLease> {
-  const body: V1Lease = { metadata: { ...(await ref.metadata?.()), name: ref.name, namespace: ref.namespace }, spec: spec(record) };
-  return observed(await client.coordination.createNamespacedLease({ namespace: ref.namespace, body }, withSignal(signal)));
+  const body: Lease = { metadata: { ...(await ref.metadata?.()), name: ref.name, namespace: ref.namespace }, spec: spec(record) };
+  return observed(await client.requestJson<Lease>('POST', collectionPath(LEASES, ref.namespace), { body, signal }));
 }
 
 /** Replaces the Lease if it is still at `resourceVersion`; a 409 means someone wrote it in between. */
@@ -50,21 +65,21 @@ export async function updateLease(
   resourceVersion: string,
   signal?: AbortSignal,
 ): Promise<ObservedLease> {
-  const body: V1Lease = { metadata: { ...(await ref.metadata?.()), name: ref.name, namespace: ref.namespace, resourceVersion }, spec: spec(record) };
-  return observed(await client.coordination.replaceNamespacedLease({ namespace: ref.namespace, name: ref.name, body }, withSignal(signal)));
+  const body: Lease = { metadata: { ...(await ref.metadata?.()), name: ref.name, namespace: ref.namespace, resourceVersion }, spec: spec(record) };
+  return observed(await client.requestJson<Lease>('PUT', objectPath(LEASES, ref.namespace, ref.name), { body, signal }));
 }
 
-function spec(record: LeaseRecord): V1Lease['spec'] {
+function spec(record: LeaseRecord): Lease['spec'] {
   return {
     holderIdentity: record.holderIdentity,
     leaseDurationSeconds: record.leaseDurationSeconds,
     leaseTransitions: record.leaseTransitions,
-    ...(record.acquireTime && { acquireTime: new V1MicroTime(record.acquireTime.getTime()) }),
-    ...(record.renewTime && { renewTime: new V1MicroTime(record.renewTime.getTime()) }),
+    ...(record.acquireTime && { acquireTime: microTime(record.acquireTime) }),
+    ...(record.renewTime && { renewTime: microTime(record.renewTime) }),
   };
 }
 
-function observed(lease: V1Lease): ObservedLease {
+function observed(lease: Lease): ObservedLease {
   const s = lease.spec ?? {};
   return {
     resourceVersion: lease.metadata?.resourceVersion ?? '',

@@ -6,6 +6,7 @@ import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
 import { managedLabels } from '../api/names.ts';
 import type { KubeClient } from './client.ts';
 import { isNotFound } from './errors.ts';
+import { objectPath, SERVICES } from './resources.ts';
 
 /** The metadata the operator adds to an object it creates. */
 export type OwnedMetadata = Required<Pick<V1ObjectMeta, 'labels'>> & Pick<V1ObjectMeta, 'ownerReferences'>;
@@ -22,8 +23,8 @@ export function ownedByService(client: KubeClient, namespace: string, service: s
   return async () => {
     if (owner === undefined) {
       try {
-        const found = await client.core.readNamespacedService({ namespace, name: service });
-        owner = { apiVersion: 'v1', kind: 'Service', name: service, uid: found.metadata!.uid! };
+        const found = await client.getJson<{ metadata: { uid: string } }>(objectPath(SERVICES, namespace, service));
+        owner = { apiVersion: 'v1', kind: 'Service', name: service, uid: found.metadata.uid };
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }

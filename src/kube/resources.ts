@@ -20,6 +20,15 @@ export const EXTERNAL_INTEGRATIONS: ResourceType = { group: GROUP, version: VERS
 export const CONFIG_MAPS: ResourceType = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
 export const SECRET_METADATA: ResourceType = { group: '', version: 'v1', plural: 'secrets', namespaced: true, metadataOnly: true };
 export const NAMESPACES: ResourceType = { group: '', version: 'v1', plural: 'namespaces', namespaced: false };
+export const SERVICES: ResourceType = { group: '', version: 'v1', plural: 'services', namespaced: true };
+export const LEASES: ResourceType = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true };
+export const EVENTS: ResourceType = { group: 'events.k8s.io', version: 'v1', plural: 'events', namespaced: true };
+export const MUTATING_WEBHOOK_CONFIGURATIONS: ResourceType = {
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  plural: 'mutatingwebhookconfigurations',
+  namespaced: false,
+};
 
 export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 export const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
@@ -30,6 +39,11 @@ export function collectionPath(resource: ResourceType, namespace?: string): stri
   return resource.namespaced && namespace
     ? `${base}/namespaces/${encodeURIComponent(namespace)}/${resource.plural}`
     : `${base}/${resource.plural}`;
+}
+
+/** `/api/v1/namespaces/shop/configmaps/breakwater-config`; `namespace` is ignored for a cluster-wide kind. */
+export function objectPath(resource: ResourceType, namespace: string | undefined, name: string): string {
+  return `${collectionPath(resource, namespace)}/${encodeURIComponent(name)}`;
 }
 
 /** Every object from the API server has a name; the generated types leave it optional. */

@@ -4,7 +4,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { KubeClient } from './client.ts';
 import { isNotFound } from './errors.ts';
 import type { OwnedMetadata } from './owner.ts';
-import type { ResourceType, Stored } from './resources.ts';
+import { collectionPath, objectPath, type ResourceType, type Stored } from './resources.ts';
 
 /** Full Secrets, data included; watch one by name with a `metadata.name=` field selector. */
 export const SECRETS: ResourceType = { group: '', version: 'v1', plural: 'secrets', namespaced: true };
@@ -14,7 +14,7 @@ export type StoredSecret = Stored<V1Secret>;
 /** The Secret's data decoded as UTF-8, or undefined when there is no such Secret. */
 export async function readSecret(client: KubeClient, namespace: string, name: string): Promise<{ data: Record<string, string>; resourceVersion: string } | undefined> {
   try {
-    const secret = await client.core.readNamespacedSecret({ namespace, name });
+    const secret = await client.getJson<V1Secret>(objectPath(SECRETS, namespace, name));
     return { data: decodeSecretData(secret), resourceVersion: secret.metadata?.resourceVersion ?? '' };
   } catch (error) {
     if (isNotFound(error)) return undefined;
@@ -50,6 +50,6 @@ export async function writeSecret(client: KubeClient, write: SecretWrite): Promi
     type: write.type,
     data: Object.fromEntries(Object.entries(write.data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   };
-  if (write.resourceVersion === undefined) await client.core.createNamespacedSecret({ namespace: write.namespace, body });
-  else await client.core.replaceNamespacedSecret({ namespace: write.namespace, name: write.name, body });
+  if (write.resourceVersion === undefined) await client.requestJson('POST', collectionPath(SECRETS, write.namespace), { body });
+  else await client.requestJson('PUT', objectPath(SECRETS, write.namespace, write.name), { body });
 }

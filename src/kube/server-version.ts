@@ -1,5 +1,5 @@
 // The API server's version, for features that depend on it (native sidecars from 1.29).
-import { VersionApi } from '@kubernetes/client-node';
+import type { VersionInfo } from '@kubernetes/client-node';
 import type { KubeClient } from './client.ts';
 
 export interface ServerVersion {
@@ -9,7 +9,7 @@ export interface ServerVersion {
 }
 
 export async function serverVersion(client: KubeClient): Promise<ServerVersion> {
-  const info = await client.api(VersionApi).getCode();
+  const info = await client.getJson<VersionInfo>('/version');
   // Managed clusters report minors like "29+".
   return { major: Number.parseInt(info.major, 10), minor: Number.parseInt(info.minor, 10), gitVersion: info.gitVersion };
 }

@@ -1,21 +1,11 @@
-// One HTTP transport for every request to the API server, typed calls and watches alike.
-//
-// Why not client-node's own: in 2.0.1 `KubeConfig.applySecurityAuthentication` builds a new undici
-// Agent for every request, so each call pays a TLS handshake and leaves a socket behind, and nothing
-// bounds the number of connections. Here one Agent (keep-alive, capped) serves the process; the
-// kubeconfig still supplies the TLS material and the credentials, and credentials are read again for
-// every request so a rotated service-account token is picked up. HTTP(S) proxies from the kubeconfig
-// are not supported: the operator talks to its own cluster.
-import type { RequestOptions } from 'node:https';
-import {
-  ResponseContext,
-  wrapHttpLibrary,
-  type HttpLibrary,
-  type KubeConfig,
-  type RequestContext,
-} from '@kubernetes/client-node';
+// One HTTP transport for every request to the API server, plain calls and watches alike: one Agent
+// (keep-alive, capped) serves the process, so a call costs no TLS handshake and leaves no socket
+// behind. Credentials are asked for on every request, so a rotated token or an expired exec
+// credential is picked up; a 401 asks once more and retries.
 import { Agent, fetch, type Response } from 'undici';
+import type { Credential } from './credentials.ts';
 import { KubeError } from './errors.ts';
+import type { ClusterConnection } from './kubeconfig.ts';
 
 /** Any call but a watch that has not answered in this long is abandoned (a half-open connection). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -44,18 +34,16 @@ export interface TransportRequest {
 
 export class Transport {
   readonly server: string;
-  private readonly kubeConfig: KubeConfig;
+  private readonly connection: ClusterConnection;
   private readonly userAgent: string;
   private readonly observers = new Set<RequestObserver>();
-  private agent: Agent | undefined;
+  private agent: { readonly dispatcher: Agent; readonly cert?: string; readonly key?: string } | undefined;
 
   /** `userAgent` goes on every request, so the API server's audit log and metrics name us. */
-  constructor(kubeConfig: KubeConfig, userAgent: string) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new KubeError(0, 'the kubeconfig names no current cluster', { code: 'no_config' });
-    this.kubeConfig = kubeConfig;
+  constructor(connection: ClusterConnection, userAgent: string) {
+    this.connection = connection;
     this.userAgent = userAgent;
-    this.server = cluster.server.replace(/\/+$/, '');
+    this.server = connection.server;
   }
 
   /** Calls observer after every response (or failure to get one); returns the unsubscribe function. */
@@ -66,8 +54,21 @@ export class Transport {
 
   /** A request to `path` (with its query) on the API server. Throws KubeError when no response came. */
   async fetch(path: string, request: TransportRequest): Promise<Response> {
+    const response = await this.attempt(path, request);
+    if (response.status !== 401 || !this.connection.credentials.rejected()) return response;
+    await response.body?.cancel();
+    return this.attempt(path, request);
+  }
+
+  async close(): Promise<void> {
+    const agent = this.agent;
+    this.agent = undefined;
+    await agent?.dispatcher.close();
+  }
+
+  private async attempt(path: string, request: TransportRequest): Promise<Response> {
     const url = path.startsWith('http') ? path : `${this.server}${path}`;
-    const { headers, agent } = await this.credentials();
+    const credential = await this.connection.credentials.current();
     const signals = [request.signal, request.noTimeout ? undefined : AbortSignal.timeout(REQUEST_TIMEOUT_MS)].filter(
       (s): s is AbortSignal => s !== undefined,
     );
@@ -76,10 +77,14 @@ export class Transport {
     try {
       const response = await fetch(url, {
         method: request.method,
-        headers: { ...headers, ...request.headers, 'user-agent': this.userAgent },
+        headers: {
+          ...(credential.authorization && { authorization: credential.authorization }),
+          ...request.headers,
+          'user-agent': this.userAgent,
+        },
         body: request.body,
         signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-        dispatcher: agent,
+        dispatcher: this.dispatcher(credential),
       });
       this.record({ verb, status: response.status, durationMs: performance.now() - started });
       return response;
@@ -90,56 +95,29 @@ export class Transport {
     }
   }
 
-  /** The generated API clients send through this library, so they share the agent and the observers. */
-  httpLibrary(): HttpLibrary {
-    return wrapHttpLibrary({
-      send: async (context: RequestContext): Promise<ResponseContext> => {
-        const response = await this.fetch(context.getUrl(), {
-          method: context.getHttpMethod().toString(),
-          headers: context.getHeaders(),
-          body: context.getBody() as string | undefined,
-          signal: context.getSignal(),
-        });
-        const headers: Record<string, string> = {};
-        response.headers.forEach((value, name) => (headers[name] = value));
-        const body = response.body;
-        return new ResponseContext(response.status, headers, {
-          text: () => response.text(),
-          binary: async () => Buffer.from(await response.arrayBuffer()),
-          stream: () => body as ReadableStream<Uint8Array> | null,
-        });
-      },
-    });
-  }
-
-  async close(): Promise<void> {
-    const agent = this.agent;
-    this.agent = undefined;
-    await agent?.close();
-  }
-
-  private async credentials(): Promise<{ headers: Record<string, string>; agent: Agent }> {
-    const options: RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(options);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.headers ?? {})) {
-      if (value !== undefined) headers[name] = String(value);
-    }
-    if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
-    this.agent ??= new Agent({
+  /** The shared Agent; a new one when an exec plugin hands out a new client certificate. */
+  private dispatcher(credential: Credential): Agent {
+    const tls = this.connection.tls;
+    const cert = credential.cert ?? tls.cert;
+    const key = credential.key ?? tls.key;
+    if (this.agent && this.agent.cert === cert && this.agent.key === key) return this.agent.dispatcher;
+    // Requests still running on the old agent finish there; close() waits for them.
+    void this.agent?.dispatcher.close();
+    const dispatcher = new Agent({
       connections: MAX_CONNECTIONS,
       connect: {
-        ca: options.ca,
-        cert: options.cert,
-        key: options.key,
-        ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
-        ...(options.servername === undefined ? {} : { servername: options.servername }),
+        ca: tls.ca,
+        cert,
+        key,
+        rejectUnauthorized: tls.rejectUnauthorized,
+        ...(tls.servername === undefined ? {} : { servername: tls.servername }),
         // Detects a dead peer on an idle watch connection sooner than the watchdog would.
         keepAlive: true,
         keepAliveInitialDelay: 30_000,
       },
     });
-    return { headers, agent: this.agent };
+    this.agent = { dispatcher, cert, key };
+    return dispatcher;
   }
 
   private record(record: RequestRecord): void {

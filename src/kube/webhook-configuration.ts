@@ -1,17 +1,18 @@
 // The MutatingWebhookConfiguration that sends Pod CREATEs to the operator. In a cluster the chart owns
 // it and the operator only keeps its caBundle current; run outside a cluster (--webhook-url) the
 // operator registers the whole object by URL itself, switching the chart's over from its Service.
-import {
-  AdmissionregistrationV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type AdmissionregistrationV1WebhookClientConfig,
-  type V1LabelSelector,
-  type V1MutatingWebhookConfiguration,
+import type {
+  AdmissionregistrationV1WebhookClientConfig,
+  V1LabelSelector,
+  V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { FIELD_MANAGER, WEBHOOK_NAME, WEBHOOK_PATH } from '../api/names.ts';
+import { PATCH } from './apply.ts';
 import type { KubeClient } from './client.ts';
 import { isNotFound } from './errors.ts';
+import { MUTATING_WEBHOOK_CONFIGURATIONS, objectPath } from './resources.ts';
+
+const pathOf = (name: string) => objectPath(MUTATING_WEBHOOK_CONFIGURATIONS, undefined, name);
 
 export const FAILURE_POLICIES = ['Ignore', 'Fail'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
@@ -73,13 +74,9 @@ function mutatingWebhookConfiguration(r: WebhookRegistration): V1MutatingWebhook
 
 /** Creates the configuration or brings the fields we own to `r` (server-side apply). */
 export async function applyWebhookConfiguration(client: KubeClient, r: WebhookRegistration): Promise<void> {
-  const api = client.api(AdmissionregistrationV1Api);
   const body = mutatingWebhookConfiguration(r);
-  await switchTarget(api, r.name, body.webhooks![0]!.clientConfig);
-  await api.patchMutatingWebhookConfiguration(
-    { name: r.name, body, fieldManager: FIELD_MANAGER, force: true },
-    setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-  );
+  await switchTarget(client, r.name, body.webhooks![0]!.clientConfig);
+  await client.requestJson('PATCH', pathOf(r.name), { body, contentType: PATCH.apply, query: { fieldManager: FIELD_MANAGER, force: true } });
 }
 
 /**
@@ -88,10 +85,10 @@ export async function applyWebhookConfiguration(client: KubeClient, r: WebhookRe
  * or service"), again on every retry. Where a webhook is registered the other way, one JSON patch
  * swaps the target first; each swap is guarded by a test of the webhook's name.
  */
-async function switchTarget(api: AdmissionregistrationV1Api, name: string, target: AdmissionregistrationV1WebhookClientConfig): Promise<void> {
+async function switchTarget(client: KubeClient, name: string, target: AdmissionregistrationV1WebhookClientConfig): Promise<void> {
   let current: V1MutatingWebhookConfiguration;
   try {
-    current = await api.readMutatingWebhookConfiguration({ name });
+    current = await client.getJson<V1MutatingWebhookConfiguration>(pathOf(name));
   } catch (error) {
     if (isNotFound(error)) return;
     throw error;
@@ -107,11 +104,11 @@ async function switchTarget(api: AdmissionregistrationV1Api, name: string, targe
         ],
   );
   if (patch.length === 0) return;
-  await api.patchMutatingWebhookConfiguration({ name, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+  await client.requestJson('PATCH', pathOf(name), { body: patch, contentType: PATCH.json });
 }
 
 export async function deleteWebhookConfiguration(client: KubeClient, name: string): Promise<void> {
-  await client.api(AdmissionregistrationV1Api).deleteMutatingWebhookConfiguration({ name });
+  await client.requestJson('DELETE', pathOf(name));
 }
 
 /**
@@ -120,8 +117,7 @@ export async function deleteWebhookConfiguration(client: KubeClient, name: strin
  * in between fails the patch instead of receiving the bundle at the wrong index.
  */
 export async function patchCaBundle(client: KubeClient, name: string, caBundlePem: string): Promise<boolean> {
-  const api = client.api(AdmissionregistrationV1Api);
-  const current = await api.readMutatingWebhookConfiguration({ name });
+  const current = await client.getJson<V1MutatingWebhookConfiguration>(pathOf(name));
   const encoded = Buffer.from(caBundlePem).toString('base64');
   const patch = (current.webhooks ?? []).flatMap((webhook, i) =>
     webhook.clientConfig.caBundle === encoded
@@ -132,6 +128,6 @@ export async function patchCaBundle(client: KubeClient, name: string, caBundlePe
         ],
   );
   if (patch.length === 0) return false;
-  await api.patchMutatingWebhookConfiguration({ name, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+  await client.requestJson('PATCH', pathOf(name), { body: patch, contentType: PATCH.json });
   return true;
 }

@@ -2,7 +2,7 @@
 // caBundle the API server uses, rotation with a short validity, and a second replica that follows.
 import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
-import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readSecret } from '../../src/kube/secrets.ts';
 import { applyWebhookConfiguration } from '../../src/kube/webhook-configuration.ts';
@@ -99,7 +99,7 @@ async function storedCerts(): Promise<Record<string, string>> {
 }
 
 async function caBundleInApiServer(name = CONFIG): Promise<string> {
-  const config = await h.client.api(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name });
+  const config = await h.client.getJson<V1MutatingWebhookConfiguration>(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`);
   return Buffer.from(config.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString('utf8');
 }
 
@@ -125,7 +125,7 @@ describe('webhook certificates', () => {
     expect(await readSecret(h.client, system, SECRET)).toBeUndefined();
     firstPort = await freePort();
     await startReplica({ port: firstPort, registeredPort: firstPort });
-    const secret = await h.client.core.readNamespacedSecret({ namespace: system, name: SECRET });
+    const secret = await h.client.getJson<V1Secret>(`/api/v1/namespaces/${system}/secrets/${SECRET}`);
     expect(secret.type).toBe('kubernetes.io/tls');
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
     const data = await storedCerts();

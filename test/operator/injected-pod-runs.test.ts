@@ -10,7 +10,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.ts';
 import { eventually, kubectlFor } from '../support/kube.ts';
@@ -117,9 +117,9 @@ async function materialiseMounts(pod: V1Pod, container: V1Container): Promise<st
     const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
     let files: Record<string, string>;
     if (volume?.configMap) {
-      files = (await client.core.readNamespacedConfigMap({ namespace: apps, name: volume.configMap.name! })).data ?? {};
+      files = (await client.getJson<V1ConfigMap>(`/api/v1/namespaces/${apps}/configmaps/${volume.configMap.name!}`)).data ?? {};
     } else if (volume?.secret) {
-      const secret = await client.core.readNamespacedSecret({ namespace: apps, name: volume.secret.secretName! });
+      const secret = await client.getJson<V1Secret>(`/api/v1/namespaces/${apps}/secrets/${volume.secret.secretName!}`);
       files = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
     } else continue; // the API server's service-account token: the sidecar never talks to Kubernetes
     const dir = join(root, mount.mountPath);
