@@ -1,10 +1,9 @@
 // The client every part of the operator talks to the API server through: JSON requests on any path,
 // and streams for watches, all on one Transport. The wrappers beside this file (apply, lease, secrets,
 // …) name the paths; there are no generated API classes.
-import type { Response } from 'undici';
 import { KubeError, statusMessage } from './errors.ts';
 import { loadConnection } from './kubeconfig.ts';
-import { Transport, type RequestObserver } from './transport.ts';
+import { Transport, type ApiResponse, type RequestObserver } from './transport.ts';
 
 export interface KubeClientOptions {
   /** A kubeconfig file. Without it: in-cluster service account, then $KUBECONFIG. */
@@ -54,11 +53,11 @@ export class KubeClient {
   }
 
   /** Opens a streaming GET (a watch); the caller reads and closes the body. */
-  stream(path: string, request: JsonRequest): Promise<Response> {
+  stream(path: string, request: JsonRequest): Promise<ApiResponse> {
     return this.send('GET', path, request, true);
   }
 
-  private async send(method: string, path: string, request: JsonBodyRequest, noTimeout: boolean): Promise<Response> {
+  private async send(method: string, path: string, request: JsonBodyRequest, noTimeout: boolean): Promise<ApiResponse> {
     const headers: Record<string, string> = { accept: request.accept ?? 'application/json' };
     if (request.body !== undefined) headers['content-type'] = request.contentType ?? 'application/json';
     const response = await this.transport.fetch(withQuery(path, request.query), {

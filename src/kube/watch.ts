@@ -24,11 +24,9 @@ export async function streamWatch(client: KubeClient, request: WatchRequest, onE
     signal: request.signal,
     verb: 'WATCH',
   });
-  const body = response.body;
-  if (!body) return;
   const decoder = new TextDecoder();
   let pending = '';
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response.chunks()) {
     pending += decoder.decode(chunk, { stream: true });
     let newline = pending.indexOf('\n');
     while (newline >= 0) {
