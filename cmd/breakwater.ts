@@ -4,8 +4,8 @@ import { HelpRequested, usage, UsageError } from '../src/runtime/flags.ts';
 
 type Subcommand = (argv: readonly string[]) => Promise<number>;
 
-// Loaded on demand: a sidecar that imported the operator would carry the whole Kubernetes client
-// (about 65 MB of RSS and a slower start) in every pod.
+// Loaded on demand: a sidecar that imported the operator would carry its Kubernetes client, certificate
+// authority and admission webhook (memory and a slower start) in every pod.
 const SUBCOMMANDS: Record<string, () => Promise<Subcommand>> = {
   sidecar: async () => (await import('./sidecar.ts')).sidecar,
   validate: async () => (await import('./validate.ts')).validate,
