@@ -3,10 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { formatDuration } from '../src/api/duration.ts';
 import { COMPONENT_LEADER_ELECTION, LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT, WEBHOOK_SERVICE_NAME } from '../src/api/names.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
+import { SERVICE_ACCOUNT_DIR } from '../src/kube/kubeconfig.ts';
 import { ownedByService } from '../src/kube/owner.ts';
 import {
   addIntegrationController,
@@ -26,7 +28,6 @@ import { createRegistry } from '../src/runtime/metrics.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
 import { VERSION } from '../src/runtime/version.ts';
 
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const FALLBACK_NAMESPACE = 'breakwater-system';
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -103,7 +104,7 @@ const FLAGS = {
 function ownNamespace(flag: string): string {
   if (flag) return flag;
   try {
-    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || FALLBACK_NAMESPACE;
+    return readFileSync(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim() || FALLBACK_NAMESPACE;
   } catch {
     return FALLBACK_NAMESPACE;
   }
