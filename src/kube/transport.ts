@@ -83,6 +83,7 @@ export class Transport {
     return this.attempt(path, request);
   }
 
+  /** Ends every connection, a request still running included: for after the work using it has stopped. */
   async close(): Promise<void> {
     this.dispatcher?.agent.destroy();
     this.dispatcher = undefined;
