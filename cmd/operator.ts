@@ -1,5 +1,6 @@
 // `breakwater operator`: reconciles ExternalIntegrations into each namespace's sidecar ConfigMap and
-// status, under a leader Lease; serves /metrics, /healthz and /readyz on every replica.
+// status, and the sidecars' reports into the fleet view, under a leader Lease; serves the webhook, the
+// report endpoint, /metrics, /healthz and /readyz on every replica.
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -9,11 +10,13 @@ import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
 import { ownedByService } from '../src/kube/owner.ts';
 import {
+  addFleetController,
   addIntegrationController,
   admissionWebhook,
   adminServer,
   createOperatorMetrics,
   DEFAULT_CERT_VALIDITY_MS,
+  fleetReportHandler,
   LEADER_ELECTION_DEFAULTS,
   Manager,
   SIDECAR_MODES,
@@ -153,6 +156,7 @@ export async function operator(argv: readonly string[]): Promise<number> {
   );
   const informer = { watchTimeoutSeconds: Math.max(1, Math.round(values['watch-timeout'] / 1000)) };
   addIntegrationController(manager, { logger, metrics, identity, informer });
+  addFleetController(manager, { namespace, logger, metrics, identity, informer });
   runnables.push(
     admissionWebhook(manager, {
       namespace,
@@ -181,6 +185,7 @@ export async function operator(argv: readonly string[]): Promise<number> {
       identity,
       logger,
       registry,
+      fleetReports: fleetReportHandler({ client, namespace, logger: logger.child({ runnable: 'fleet-reports' }), registry }),
     }),
   );
 

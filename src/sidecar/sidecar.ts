@@ -13,6 +13,8 @@ import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { toErrorResponse, writeRawError } from './error-response.ts';
 import { Deliveries, prefersAsync } from './deliveries.ts';
+import { startFleetReporter } from './fleet-report.ts';
+import { fleetSnapshot } from './fleet-snapshot.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -155,6 +157,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     throw error;
   }
 
+  const location = parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR);
+  const reporter = options.report && startFleetReporter({ ...options.report, sharedStore: location.kind !== 'sqlite', snapshot: fleetSnapshot(registry, table, options.secretsDir), logger });
+
   // The directory also changes for unrelated files (and kubelet's temp entries), and a file caught
   // mid-replace cannot be read: only new content is loaded, and the next event brings the rest.
   const reloadIfChanged = async (): Promise<void> => {
@@ -188,6 +193,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const drain = async (timeoutMs: number): Promise<void> => {
     if (draining) return;
     draining = true;
+    await reporter?.stop();
     watcher.close();
     server.close();
     server.closeIdleConnections();

@@ -1,0 +1,277 @@
+// The fleet view with real parts: a real API server, the real operator process, and three sidecar
+// processes serving one integration, each against its own loopback vendor, each reporting with a
+// ServiceAccount token bound to its own Pod object (minted by TokenRequest, as kubelet would).
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { API_VERSION, GROUP, KIND, PLURAL, REPORT_PATH, REPORT_TOKEN_AUDIENCE, VERSION, WEBHOOK_CERT_SECRET_NAME } from '../../src/api/names.ts';
+import type { ExternalIntegrationStatus } from '../../src/api/schema.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { installCrd } from '../support/injection.ts';
+import { eventually, kubectlFor } from '../support/kube.ts';
+import { startOperator, type OperatorProcess } from '../support/operator-process.ts';
+import { removeDirAtExit } from '../support/processes.ts';
+import { spawnSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
+
+const kubeconfig = inject('kubeconfig');
+const client = new KubeClient({ kubeconfig, userAgent: 'fleet-test' });
+const run = Date.now().toString(36);
+const own = `bw-fleet-${run}`;
+const app = `fleet-${run}`;
+const INTEGRATION = 'vendor';
+const HEARTBEAT_S = 2;
+const dir = mkdtempSync(join(tmpdir(), 'breakwater-fleet-'));
+removeDirAtExit(dir);
+
+let operator: OperatorProcess;
+let ca: string;
+
+interface Vendor {
+  failing: boolean;
+  readonly server: Server;
+  readonly url: string;
+}
+
+async function vendor(): Promise<Vendor> {
+  const v = { failing: false } as Vendor;
+  const server = createServer((_req, res) => res.writeHead(v.failing ? 503 : 200).end(v.failing ? 'down' : 'ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(v, { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+}
+
+interface Member {
+  readonly pod: string;
+  readonly vendor: Vendor;
+  readonly sidecar: SidecarProcess;
+}
+const members: Member[] = [];
+
+const SPEC = {
+  retry: { maxAttempts: 1 },
+  circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '6s' },
+};
+
+async function createPod(name: string): Promise<string> {
+  const pod = await client.requestJson<{ metadata: { uid: string } }>('POST', `/api/v1/namespaces/${app}/pods`, {
+    body: { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'app', image: 'app:test' }] } },
+  });
+  return pod.metadata.uid;
+}
+
+/** What kubelet mounts for a projected token: bound to the pod, for our audience. */
+async function podToken(pod: string, uid: string, audience = REPORT_TOKEN_AUDIENCE): Promise<string> {
+  const review = await client.requestJson<{ status: { token: string } }>('POST', `/api/v1/namespaces/${app}/serviceaccounts/default/token`, {
+    body: {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { audiences: [audience], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod, uid } },
+    },
+  });
+  return review.status.token;
+}
+
+async function member(pod: string): Promise<Member> {
+  const uid = await createPod(pod);
+  const v = await vendor();
+  const config = join(dir, `${pod}.yaml`);
+  writeFileSync(config, JSON.stringify({ apiVersion: API_VERSION, kind: KIND, metadata: { name: INTEGRATION }, spec: { upstream: { url: v.url }, ...SPEC } }));
+  const tokenFile = join(dir, `${pod}.token`);
+  writeFileSync(tokenFile, await podToken(pod, uid));
+  const sidecar = await spawnSidecar(
+    [
+      `--config=${config}`,
+      '--port=0',
+      '--admin-port=0',
+      `--data-dir=${dir}/${pod}`,
+      `--report-url=https://127.0.0.1:${operator.webhookPort}${REPORT_PATH}`,
+      `--report-token-file=${tokenFile}`,
+      `--report-interval=${HEARTBEAT_S}s`,
+    ],
+    { BREAKWATER_REPORT_CA: ca },
+  );
+  const m = { pod, vendor: v, sidecar };
+  members.push(m);
+  return m;
+}
+
+async function call(m: Member, times: number): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const res = await fetch(`http://127.0.0.1:${m.sidecar.port}/${INTEGRATION}/charge`);
+    await res.arrayBuffer();
+    statuses.push(res.status);
+  }
+  return statuses;
+}
+
+async function status(): Promise<ExternalIntegrationStatus | undefined> {
+  const stored = await client.getJson<{ status?: ExternalIntegrationStatus }>(`/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}/${INTEGRATION}`);
+  return stored.status;
+}
+
+function fleetWhere(what: string, holds: (s: ExternalIntegrationStatus) => boolean, timeoutMs = 30_000): Promise<ExternalIntegrationStatus> {
+  return eventually(what, async () => {
+    const s = await status();
+    return { done: s && holds(s) ? s : undefined, seen: s && { circuit: s.circuit, pods: s.pods, lastMinute: s.lastMinute, conditions: s.conditions } };
+  }, timeoutMs);
+}
+
+const vendorHealthy = (s: ExternalIntegrationStatus) => s.conditions?.find((c) => c.type === 'VendorHealthy');
+
+async function events(reason: string): Promise<{ note: string; type: string }[]> {
+  const list = await client.getJson<{ items: { note: string; type: string; reason: string; regarding: { name: string } }[] }>(
+    `/apis/events.k8s.io/v1/namespaces/${app}/events`,
+  );
+  return list.items.filter((e) => e.reason === reason && e.regarding.name === INTEGRATION);
+}
+
+async function report(token: string | undefined): Promise<{ status: number; body: string }> {
+  // The operator's certificate chains to its own CA; undici's fetch takes no CA, so node:https.
+  const { request } = await import('node:https');
+  const body = JSON.stringify({ heartbeatSeconds: 2, sharedStore: false, integrations: [] });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `https://127.0.0.1:${operator.webhookPort}${REPORT_PATH}`,
+      { method: 'POST', ca, headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+beforeAll(async () => {
+  await installCrd(kubectlFor(inject('k8sBinDir'), kubeconfig));
+  for (const name of [own, app]) await client.requestJson('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+  await eventually('the default ServiceAccount', async () => {
+    const found = await client.getJson(`/api/v1/namespaces/${app}/serviceaccounts/default`).catch(() => undefined);
+    return { done: found, seen: 'absent' };
+  });
+  await client.requestJson('POST', `/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}`, {
+    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: INTEGRATION }, spec: { upstream: { url: 'http://127.0.0.1:9' }, ...SPEC } },
+  });
+  operator = await startOperator({ kubeconfig, namespace: own, args: ['--leader-elect=false'] });
+  ca = await eventually('the webhook CA', async () => {
+    const secret = await client.getJson<{ data?: Record<string, string> }>(`/api/v1/namespaces/${own}/secrets/${WEBHOOK_CERT_SECRET_NAME}`).catch(() => undefined);
+    const pem = secret?.data?.['ca.crt'];
+    return { done: pem && Buffer.from(pem, 'base64').toString('utf8'), seen: 'no Secret yet' };
+  });
+  for (const pod of ['pod-a', 'pod-b', 'pod-c']) await member(pod);
+});
+
+afterAll(async () => {
+  for (const m of members) {
+    m.sidecar.child.kill('SIGTERM');
+    await m.sidecar.exited;
+    m.vendor.server.close();
+  }
+  await operator?.stop();
+  for (const name of [app, own]) await client.requestJson('DELETE', `/api/v1/namespaces/${name}`).catch(() => undefined);
+  await client.close();
+});
+
+describe('fleet view', () => {
+  it('counts every reporting pod, closed, with VendorHealthy True', async () => {
+    for (const m of members) expect(await call(m, 3)).toEqual([200, 200, 200]);
+    const s = await fleetWhere('3 pods reporting, all closed', (s) => s.pods?.reporting === 3 && s.circuit?.closed === 3 && (s.lastMinute?.calls ?? 0) >= 9, 30_000);
+    expect(s.circuit).toMatchObject({ open: 0, halfOpen: 0, closed: 3 });
+    expect(s.pods).toEqual({ reporting: 3, needRestart: 0 });
+    expect(vendorHealthy(s)).toMatchObject({ status: 'True', reason: 'CircuitClosed', message: 'circuit closed in all 3 pods' });
+    // The Ready condition the integration controller writes is still there beside it.
+    expect(s.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    const records = await client.getJson<{ items: unknown[] }>(`/apis/coordination.k8s.io/v1/namespaces/${own}/leases`, {
+      query: { labelSelector: 'app.kubernetes.io/component=fleet-report' },
+    });
+    expect(records.items).toHaveLength(3);
+  });
+
+  it('shows 2/3 open within seconds of two vendors failing, records an Event, and clears on recovery', async () => {
+    const [, b, c] = members as [Member, Member, Member];
+    b.vendor.failing = true;
+    c.vendor.failing = true;
+    expect(await call(b, 3)).toEqual([503, 503, 503]);
+    expect(await call(c, 3)).toEqual([503, 503, 503]);
+    const opened = Date.now();
+    const s = await fleetWhere('2/3 open', (s) => s.circuit?.open === 2, 10_000);
+    const seconds = (Date.now() - opened) / 1000;
+    console.log(`fleet: 2/3 open in the status ${seconds.toFixed(1)} s after the breakers opened`);
+    expect(seconds).toBeLessThan(5);
+    expect(s.circuit).toMatchObject({ open: 2, closed: 1, halfOpen: 0 });
+    expect(s.circuit?.since).toBeDefined();
+    expect(s.circuit?.lastError).toMatchObject({ error: expect.stringMatching(/^(vendor_5xx|circuit_open)$/) });
+    expect(['pod-b', 'pod-c']).toContain(s.circuit?.lastError?.pod);
+    expect(s.lastMinute?.failures).toBeGreaterThanOrEqual(6);
+    expect(vendorHealthy(s)).toMatchObject({ status: 'False', reason: 'CircuitOpen' });
+    expect(vendorHealthy(s)?.message).toMatch(/^circuit open in 2\/3 pods since /);
+    const warned = await eventually('a CircuitOpen Event', async () => {
+      const found = (await events('CircuitOpen')).find((e) => e.note.startsWith('circuit open in 2/3 pods'));
+      return { done: found, seen: await events('CircuitOpen') };
+    }, 10_000);
+    expect(warned.type).toBe('Warning');
+
+    b.vendor.failing = false;
+    c.vendor.failing = false;
+    // halfOpenAfter (6s) lets the next call through as the probe; it succeeds and closes the breaker.
+    await new Promise((r) => setTimeout(r, 6_500));
+    expect(await call(b, 1)).toEqual([200]);
+    expect(await call(c, 1)).toEqual([200]);
+    const healed = await fleetWhere('all closed again', (s) => s.circuit?.closed === 3, 10_000);
+    expect(healed.circuit?.since).toBeUndefined();
+    expect(vendorHealthy(healed)).toMatchObject({ status: 'True', reason: 'CircuitClosed' });
+    const closed = await eventually('a CircuitClosed Event', async () => {
+      const found = (await events('CircuitClosed'))[0];
+      return { done: found, seen: 'none' };
+    }, 10_000);
+    expect(closed).toMatchObject({ type: 'Normal', note: 'circuit closed in all 3 pods' });
+  });
+
+  it('counts a killed sidecar out once its heartbeats lapse', async () => {
+    const c = members[2]!;
+    c.sidecar.child.kill('SIGKILL');
+    await c.sidecar.exited;
+    const killed = Date.now();
+    const s = await fleetWhere('2 pods reporting', (s) => s.pods?.reporting === 2, 30_000);
+    const seconds = (Date.now() - killed) / 1000;
+    console.log(`fleet: killed sidecar counted out after ${seconds.toFixed(1)} s (heartbeat ${HEARTBEAT_S} s, lapse after 3)`);
+    // Not before three heartbeats have passed without a report, and soon after.
+    expect(seconds).toBeGreaterThan(HEARTBEAT_S * 2);
+    expect(seconds).toBeLessThan(HEARTBEAT_S * 3 + 6);
+    expect(s.circuit).toMatchObject({ closed: 2, open: 0 });
+    const records = await eventually('the lapsed record deleted', async () => {
+      const list = await client.getJson<{ items: unknown[] }>(`/apis/coordination.k8s.io/v1/namespaces/${own}/leases`, {
+        query: { labelSelector: 'app.kubernetes.io/component=fleet-report' },
+      });
+      return { done: list.items.length === 2 ? list.items : undefined, seen: list.items.length };
+    }, 10_000);
+    expect(records).toHaveLength(2);
+  });
+
+  it('refuses a report without a valid pod-bound token for our audience', async () => {
+    const none = await report(undefined);
+    expect(none.status).toBe(401);
+    const forged = await report('eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6eDp5In0.c2ln');
+    expect(forged.status).toBe(401);
+    expect(JSON.parse(forged.body)).toMatchObject({ error: 'unauthenticated' });
+    // A real token of a real pod, but minted for another audience (the API server's own).
+    const pod = await client.getJson<{ metadata: { uid: string } }>(`/api/v1/namespaces/${app}/pods/pod-a`);
+    const otherAudience = await report(await podToken('pod-a', pod.metadata.uid, 'https://kubernetes.default.svc'));
+    expect(otherAudience.status).toBe(401);
+    // Our audience, but not bound to any pod: it cannot say which pod it speaks for.
+    const unbound = await client.requestJson<{ status: { token: string } }>('POST', `/api/v1/namespaces/${app}/serviceaccounts/default/token`, {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [REPORT_TOKEN_AUDIENCE], expirationSeconds: 600 } },
+    });
+    const notAPod = await report(unbound.status.token);
+    expect(notAPod.status).toBe(403);
+    expect(JSON.parse(notAPod.body)).toMatchObject({ error: 'not_a_pod' });
+    const s = await status();
+    expect(s?.pods?.reporting).toBe(2);
+    expect(await operator.metric('breakwater_operator_fleet_reports_total', { result: 'unauthenticated' })).toBeGreaterThanOrEqual(3);
+  });
+});
