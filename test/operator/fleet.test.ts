@@ -2,21 +2,25 @@
 // processes serving one integration, each against its own loopback vendor, each reporting with a
 // ServiceAccount token bound to its own Pod object (minted by TokenRequest, as kubelet would).
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { API_VERSION, GROUP, KIND, PLURAL, REPORT_PATH, REPORT_TOKEN_AUDIENCE, VERSION, WEBHOOK_CERT_SECRET_NAME } from '../../src/api/names.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import { ANNOTATION_INJECT, API_VERSION, GROUP, KIND, PLURAL, REPORT_PATH, REPORT_TOKEN_AUDIENCE, VERSION, WEBHOOK_CERT_SECRET_NAME } from '../../src/api/names.ts';
 import type { ExternalIntegrationStatus } from '../../src/api/schema.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { installCrd } from '../support/injection.ts';
+import { commandAt } from '../support/commands.ts';
 import { eventually, kubectlFor } from '../support/kube.ts';
 import { startOperator, type OperatorProcess } from '../support/operator-process.ts';
 import { removeDirAtExit } from '../support/processes.ts';
 import { spawnSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
 
 const kubeconfig = inject('kubeconfig');
+const CLI = fileURLToPath(new URL('../../cmd/breakwater.ts', import.meta.url));
 const client = new KubeClient({ kubeconfig, userAgent: 'fleet-test' });
 const run = Date.now().toString(36);
 const own = `bw-fleet-${run}`;
@@ -44,6 +48,8 @@ async function vendor(): Promise<Vendor> {
 
 interface Member {
   readonly pod: string;
+  /** The Pod object as admitted: with the injected sidecar. */
+  readonly spec: V1Pod;
   readonly vendor: Vendor;
   readonly sidecar: SidecarProcess;
 }
@@ -51,14 +57,14 @@ const members: Member[] = [];
 
 const SPEC = {
   retry: { maxAttempts: 1 },
-  circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '6s' },
+  circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '15s' },
 };
 
-async function createPod(name: string): Promise<string> {
-  const pod = await client.requestJson<{ metadata: { uid: string } }>('POST', `/api/v1/namespaces/${app}/pods`, {
-    body: { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'app', image: 'app:test' }] } },
+/** A Pod object that asks for the sidecar, so the operator's webhook injects it (kwok runs nothing). */
+async function createPod(name: string): Promise<V1Pod & { metadata: { uid: string } }> {
+  return client.requestJson('POST', `/api/v1/namespaces/${app}/pods`, {
+    body: { apiVersion: 'v1', kind: 'Pod', metadata: { name, annotations: { [ANNOTATION_INJECT]: 'true' } }, spec: { containers: [{ name: 'app', image: 'app:test' }] } },
   });
-  return pod.metadata.uid;
 }
 
 /** What kubelet mounts for a projected token: bound to the pod, for our audience. */
@@ -74,7 +80,8 @@ async function podToken(pod: string, uid: string, audience = REPORT_TOKEN_AUDIEN
 }
 
 async function member(pod: string): Promise<Member> {
-  const uid = await createPod(pod);
+  const created = await createPod(pod);
+  const uid = created.metadata.uid;
   const v = await vendor();
   const config = join(dir, `${pod}.yaml`);
   writeFileSync(config, JSON.stringify({ apiVersion: API_VERSION, kind: KIND, metadata: { name: INTEGRATION }, spec: { upstream: { url: v.url }, ...SPEC } }));
@@ -92,7 +99,7 @@ async function member(pod: string): Promise<Member> {
     ],
     { BREAKWATER_REPORT_CA: ca },
   );
-  const m = { pod, vendor: v, sidecar };
+  const m = { pod, spec: created, vendor: v, sidecar };
   members.push(m);
   return m;
 }
@@ -126,6 +133,22 @@ async function events(reason: string): Promise<{ note: string; type: string }[]>
     `/apis/events.k8s.io/v1/namespaces/${app}/events`,
   );
   return list.items.filter((e) => e.reason === reason && e.regarding.name === INTEGRATION);
+}
+
+/**
+ * kubectl itself, finding the plugin on PATH as a user's kubectl would: an executable named
+ * kubectl-breakwater (what `npm install -g` links to the CLI) in a folder of its own.
+ */
+async function kubectlBreakwater(args: string[]) {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  const plugin = join(bin, 'kubectl-breakwater');
+  writeFileSync(plugin, `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+  chmodSync(plugin, 0o755);
+  const kubectl = commandAt(join(inject('k8sBinDir'), 'kubectl'), [], {
+    env: { PATH: `${bin}:/usr/bin:/bin`, KUBECONFIG: kubeconfig, HOME: dir },
+  });
+  return kubectl(['breakwater', ...args]);
 }
 
 async function report(token: string | undefined): Promise<{ status: number; body: string }> {
@@ -192,6 +215,25 @@ describe('fleet view', () => {
     expect(records.items).toHaveLength(3);
   });
 
+  it('injects the report endpoint, its CA and a pod-bound token for our audience into the sidecar only', () => {
+    const pod = members[0]!.spec;
+    const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'breakwater');
+    expect(sidecar?.env).toEqual(
+      expect.arrayContaining([
+        { name: 'BREAKWATER_REPORT_URL', value: `https://127.0.0.1:${operator.webhookPort}${REPORT_PATH}` },
+        { name: 'BREAKWATER_REPORT_CA', value: ca },
+      ]),
+    );
+    expect(sidecar?.volumeMounts).toContainEqual({ name: 'breakwater-token', mountPath: '/var/run/secrets/breakwater.dev/fleet', readOnly: true });
+    expect(pod.spec?.volumes).toContainEqual({
+      name: 'breakwater-token',
+      projected: { defaultMode: 420, sources: [{ serviceAccountToken: { audience: REPORT_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
+    });
+    const app = pod.spec?.containers.find((c) => c.name === 'app');
+    expect(app?.volumeMounts?.some((m) => m.name === 'breakwater-token')).toBeFalsy();
+    expect(app?.env?.some((e) => e.name.startsWith('BREAKWATER_REPORT'))).toBe(false);
+  });
+
   it('shows 2/3 open within seconds of two vendors failing, records an Event, and clears on recovery', async () => {
     const [, b, c] = members as [Member, Member, Member];
     b.vendor.failing = true;
@@ -216,10 +258,24 @@ describe('fleet view', () => {
     }, 10_000);
     expect(warned.type).toBe('Warning');
 
+    const unhealthy = await kubectlBreakwater(['status', '-A']);
+    console.log(`$ kubectl breakwater status -A   (exit ${unhealthy.code})\n${unhealthy.stdout}`);
+    expect(unhealthy.code).toBe(1);
+    expect(unhealthy.stdout).toMatch(new RegExp(`^${app}\\s+vendor\\s+True\\s+False\\s+2/3 open\\s+`, 'm'));
+    expect(unhealthy.stdout).toContain(`${app}/vendor: circuit open in 2/3 pods since`);
+    const json = await kubectlBreakwater(['status', '-n', app, '-o', 'json']);
+    expect(json.code).toBe(1);
+    const parsed = JSON.parse(json.stdout) as { healthy: boolean; integrations: { name: string; circuit: object; pods: object; lastMinute: { errorRate: number } }[] };
+    expect(parsed.healthy).toBe(false);
+    expect(parsed.integrations).toHaveLength(1);
+    expect(parsed.integrations[0]).toMatchObject({ name: 'vendor', circuit: { open: 2, closed: 1 }, pods: { reporting: 3, injected: 3, needRestart: 0 } });
+    expect(parsed.integrations[0]!.lastMinute.errorRate).toBeGreaterThan(0);
+
     b.vendor.failing = false;
     c.vendor.failing = false;
-    // halfOpenAfter (6s) lets the next call through as the probe; it succeeds and closes the breaker.
-    await new Promise((r) => setTimeout(r, 6_500));
+    // After halfOpenAfter (15s) the next call goes through as the probe, which the status shows as
+    // half-open; the probe succeeds and closes the breaker.
+    await fleetWhere('both half-open', (s) => s.circuit?.halfOpen === 2, 25_000);
     expect(await call(b, 1)).toEqual([200]);
     expect(await call(c, 1)).toEqual([200]);
     const healed = await fleetWhere('all closed again', (s) => s.circuit?.closed === 3, 10_000);
@@ -230,6 +286,10 @@ describe('fleet view', () => {
       return { done: found, seen: 'none' };
     }, 10_000);
     expect(closed).toMatchObject({ type: 'Normal', note: 'circuit closed in all 3 pods' });
+    const healthy = await kubectlBreakwater(['status', '-n', app]);
+    console.log(`$ kubectl breakwater status -n ${app}   (exit ${healthy.code})\n${healthy.stdout}`);
+    expect(healthy.code).toBe(0);
+    expect(healthy.stdout).toMatch(/^vendor\s+True\s+True\s+closed\s+/m);
   });
 
   it('counts a killed sidecar out once its heartbeats lapse', async () => {
