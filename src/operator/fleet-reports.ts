@@ -37,15 +37,19 @@ type ReportResult = 'accepted' | 'unauthenticated' | 'not_a_pod' | 'bad_report' 
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function fleetReportHandler(options: FleetReportOptions): RequestHandler {
-  const { client, logger } = options;
-  const now = options.now ?? Date.now;
-  const reports = new Counter({
+export function fleetReportMetrics(registry: Registry): Counter<'result'> {
+  return new Counter({
     name: `${METRIC_PREFIX}operator_fleet_reports_total`,
     help: 'Sidecar reports received, by result (accepted, unauthenticated, not_a_pod, bad_report, too_large, rate_limited, error).',
     labelNames: ['result'],
-    registers: [options.registry],
+    registers: [registry],
   });
+}
+
+export function fleetReportHandler(options: FleetReportOptions): RequestHandler {
+  const { client, logger } = options;
+  const now = options.now ?? Date.now;
+  const reports = fleetReportMetrics(options.registry);
   const reviews = new Map<string, { readonly result: TokenReviewResult; readonly until: number }>();
   const lastAccepted = new Map<string, number>();
 
