@@ -22,6 +22,11 @@ export const FLEET_REPORT_DEFAULTS = {
   /** A refused token is remembered briefly too, so a forger cannot make us call the API server at will. */
   refusalCacheMs: 10_000,
   reviewCacheSize: 10_000,
+  /**
+   * TokenReviews this replica asks for per second, at most; beyond them a report with a token not yet
+   * reviewed gets 429. A flood of made-up tokens cannot be turned into a flood on the API server.
+   */
+  reviewsPerSecond: 50,
 } as const;
 
 export interface FleetReportOptions {
@@ -53,10 +58,19 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
   const reviews = new Map<string, { readonly result: TokenReviewResult; readonly until: number }>();
   const lastAccepted = new Map<string, number>();
 
-  const review = async (token: string): Promise<TokenReviewResult> => {
+  let windowStart = 0;
+  let reviewsInWindow = 0;
+
+  /** The review's answer, or undefined when this second's reviews are spent. */
+  const review = async (token: string): Promise<TokenReviewResult | undefined> => {
     const key = createHash('sha256').update(token).digest('hex');
     const cached = reviews.get(key);
     if (cached && cached.until > now()) return cached.result;
+    if (now() - windowStart >= 1000) {
+      windowStart = now();
+      reviewsInWindow = 0;
+    }
+    if (++reviewsInWindow > FLEET_REPORT_DEFAULTS.reviewsPerSecond) return undefined;
     const result = await reviewPodToken(client, token, REPORT_TOKEN_AUDIENCE);
     if (reviews.size >= FLEET_REPORT_DEFAULTS.reviewCacheSize) {
       for (const [k, v] of reviews) if (v.until <= now()) reviews.delete(k);
@@ -84,6 +98,7 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
         if (!token) return reply(401, 'unauthenticated', { error: 'unauthenticated', message: 'send the pod\'s projected ServiceAccount token as Authorization: Bearer' });
         if (size > MAX_REPORT_BYTES) return reply(413, 'too_large', { error: 'too_large', message: `report over ${MAX_REPORT_BYTES} bytes` });
         const reviewed = await review(token);
+        if (!reviewed) return reply(429, 'rate_limited', { error: 'rate_limited', message: 'too many new tokens to review; send the report again' }, { 'retry-after': '1' });
         if (!reviewed.ok) {
           logger.warn({ reason: reviewed.reason, from: req.socket.remoteAddress }, `fleet report refused: ${reviewed.message}`);
           return reply(reviewed.reason === 'unauthenticated' ? 401 : 403, reviewed.reason, { error: reviewed.reason, message: reviewed.message });
