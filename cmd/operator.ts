@@ -16,6 +16,7 @@ import {
   adminServer,
   createOperatorMetrics,
   DEFAULT_CERT_VALIDITY_MS,
+  fleetRecords,
   fleetReportHandler,
   LEADER_ELECTION_DEFAULTS,
   Manager,
@@ -185,7 +186,13 @@ export async function operator(argv: readonly string[]): Promise<number> {
       identity,
       logger,
       registry,
-      fleetReports: fleetReportHandler({ client, namespace, logger: logger.child({ runnable: 'fleet-reports' }), registry }),
+      fleetReports: fleetReportHandler({
+        client,
+        namespace,
+        records: fleetRecords(manager, namespace, informer),
+        logger: logger.child({ runnable: 'fleet-reports' }),
+        registry,
+      }),
     }),
   );
 

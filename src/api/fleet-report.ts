@@ -41,9 +41,19 @@ export const FleetReport = Type.Object(
     /** The deliveries' store is shared by every sidecar (redis://): their backlogs are one backlog. */
     sharedStore: Type.Boolean(),
     integrations: Type.Array(IntegrationReport, { maxItems: MAX_REPORTED_INTEGRATIONS }),
+    /** The sidecar is shutting down: count the pod out now rather than after three heartbeats. */
+    leaving: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
+
+/**
+ * The operator's 202 answer: for each integration reported, the share of a fleet-scoped quota this pod
+ * may use (1 / the pods reporting for it, this one included).
+ */
+export interface FleetReportAnswer {
+  readonly shares: Readonly<Record<string, number>>;
+}
 
 export type IntegrationReport = Static<typeof IntegrationReport>;
 export type FleetReport = Static<typeof FleetReport>;

@@ -7,6 +7,7 @@ import {
   FAILURE_KINDS,
   HTTP_METHODS,
   JITTER_MODES,
+  RATE_LIMIT_SCOPES,
   RETRY_BUDGET_WINDOW,
   WHEN_EXCEEDED,
 } from './defaults.ts';
@@ -374,11 +375,20 @@ const RateLimit = Type.Object(
     maxQueueWait: Type.Optional(
       Duration('Longest wait for a token; a call that cannot get one in time is rejected at once.', d.rateLimit.maxQueueWait),
     ),
+    scope: Type.Optional(
+      Type.Union(
+        RATE_LIMIT_SCOPES.map((m) => Type.Literal(m)),
+        {
+          description:
+            `pod: every sidecar has the whole quota. fleet: the quota (requests and burst) is split evenly across the pods reporting for this integration, as the operator counts them; a pod learns its share with every report, and runs with the whole quota until its first one is answered. Defaults to ${d.rateLimit.scope}.`,
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,
     description:
-      'Token bucket in front of the vendor, per pod: each sidecar keeps its own, so N replicas of the app send up to N times `requests` per `per` (divide a vendor quota by the replica count). None unless given.',
+      'Token bucket in front of the vendor. Each sidecar keeps its own: with scope pod, N replicas of the app send up to N times `requests` per `per`; with scope fleet they share it. None unless given.',
     ...withRules([
       {
         cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IntegrationReport } from '../api/fleet-report.ts';
-import { aggregate, headline, vendorHealthy, type PodReport } from './fleet-aggregate.ts';
+import { aggregate, headline, sharesFor, vendorHealthy, type PodReport } from './fleet-aggregate.ts';
 
 function pod(name: string, report: Partial<IntegrationReport>, sharedStore = false): PodReport {
   return {
@@ -65,5 +65,25 @@ describe('vendorHealthy', () => {
     expect(headline(aggregate([pod('a', { circuit: 'half-open' }), pod('b', { circuit: 'open' }), pod('c', {})]))).toBe(
       'circuit open in 1/3 pods, half-open in 1/3',
     );
+  });
+});
+
+describe('sharesFor', () => {
+  const report = (...names: string[]) => ({
+    heartbeatSeconds: 10,
+    sharedStore: false,
+    integrations: names.map((name) => ({ name, circuit: 'closed' as const, since: '2026-12-05T10:00:00.000Z', calls: 0, failures: 0, backlog: 0, needsRestart: false })),
+  });
+  const record = (podUid: string, integrations: string[], lapsesAt = 10_000, podNamespace = 'shop') => ({ podNamespace, podUid, lapsesAt, integrations });
+
+  it('splits each integration over the live pods of the namespace that serve it, the reporter included', () => {
+    const records = [
+      record('me', ['stripe']),
+      record('b', ['stripe', 'fan']),
+      record('c', ['stripe']),
+      record('lapsed', ['stripe'], 999),
+      record('elsewhere', ['stripe'], 10_000, 'other'),
+    ];
+    expect(sharesFor({ namespace: 'shop', podUid: 'me' }, report('stripe', 'fan', 'mail'), records, 1_000)).toEqual({ stripe: 1 / 3, fan: 1 / 2, mail: 1 });
   });
 });

@@ -1,6 +1,6 @@
 // The fleet view of one integration, from the reports of the pods serving it: pure functions, so the
 // counting and the wording are tested without a cluster.
-import type { IntegrationReport } from '../api/fleet-report.ts';
+import type { FleetReport, IntegrationReport } from '../api/fleet-report.ts';
 import { CONDITION_VENDOR_HEALTHY, REASON_CIRCUIT_CLOSED, REASON_CIRCUIT_OPEN, REASON_NO_REPORTS } from '../api/names.ts';
 import type { Condition, FleetStatus } from '../api/schema.ts';
 
@@ -76,4 +76,23 @@ export function headline(fleet: Fleet): string {
   if (open + halfOpen === 0) return `circuit closed in all ${pods} pods`;
   if (open === 0) return `circuit half-open in ${halfOpen}/${pods} pods`;
   return `circuit open in ${open}/${pods} pods${halfOpen > 0 ? `, half-open in ${halfOpen}/${pods}` : ''}`;
+}
+
+/** A pod's record as far as counting it goes: which pod, until when it counts, what it serves. */
+export interface LiveRecord {
+  readonly podNamespace: string;
+  readonly podUid: string;
+  readonly lapsesAt: number;
+  readonly integrations: readonly string[];
+}
+
+/**
+ * Each reported integration's share of a fleet-scoped quota for the reporting pod: one over the pods
+ * whose records still count and serve it in the same namespace, the reporting pod included.
+ */
+export function sharesFor(pod: { readonly namespace: string; readonly podUid: string }, report: FleetReport, records: readonly LiveRecord[], now: number): Record<string, number> {
+  const others = records.filter((r) => r.podNamespace === pod.namespace && r.podUid !== pod.podUid && r.lapsesAt > now);
+  return Object.fromEntries(
+    report.integrations.map((i) => [i.name, 1 / (1 + others.filter((r) => r.integrations.includes(i.name)).length)]),
+  );
 }

@@ -20,7 +20,7 @@ import type { Condition, ExternalIntegrationStatus } from '../api/schema.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { deleteFleetRecord, FLEET_RECORD_SELECTOR, LEASES, readFleetRecord, type StoredLease } from '../kube/fleet-records.ts';
-import type { InformerOptions } from '../kube/informer.ts';
+import type { Informer, InformerOptions } from '../kube/informer.ts';
 import { patchIntegrationStatusAt, readIntegration } from '../kube/integration-status.ts';
 import { EXTERNAL_INTEGRATIONS, type StoredIntegration } from '../kube/resources.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -60,10 +60,15 @@ interface Written {
   readonly value: FleetPart;
 }
 
+/** The records informer, one per process: the controller aggregates from it, the report endpoint counts shares from it. */
+export function fleetRecords(manager: Manager, namespace: string, informer?: FleetControllerOptions['informer']): Informer<StoredLease> {
+  return manager.informer<StoredLease>(LEASES, { ...informer, namespace, labelSelector: FLEET_RECORD_SELECTOR });
+}
+
 export function addFleetController(manager: Manager, options: FleetControllerOptions): Controller {
   const now = options.now ?? Date.now;
   const integrations = manager.informer<StoredIntegration>(EXTERNAL_INTEGRATIONS, options.informer);
-  const records = manager.informer<StoredLease>(LEASES, { ...options.informer, namespace: options.namespace, labelSelector: FLEET_RECORD_SELECTOR });
+  const records = fleetRecords(manager, options.namespace, options.informer);
   const logger = options.logger.child({ controller: 'fleet' });
   const recorder = new EventRecorder(manager.client, EVENT_REPORTING_CONTROLLER, options.identity);
   const written = new Map<string, Written>();

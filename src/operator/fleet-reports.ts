@@ -6,13 +6,15 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
-import { MAX_REPORT_BYTES, MISSED_HEARTBEATS, parseFleetReport } from '../api/fleet-report.ts';
+import { MAX_REPORT_BYTES, MISSED_HEARTBEATS, parseFleetReport, type FleetReportAnswer } from '../api/fleet-report.ts';
 import { REPORT_TOKEN_AUDIENCE } from '../api/names.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { writeFleetRecord } from '../kube/fleet-records.ts';
+import { deleteFleetRecord, readFleetRecord, recordName, writeFleetRecord, type StoredLease } from '../kube/fleet-records.ts';
+import type { Informer } from '../kube/informer.ts';
 import { reviewPodToken, type TokenReviewResult } from '../kube/token-review.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
+import { sharesFor, type LiveRecord } from './fleet-aggregate.ts';
 
 export const FLEET_REPORT_DEFAULTS = {
   /** One accepted report per pod per this long; a sidecar sends on change and as a heartbeat, never faster. */
@@ -31,6 +33,8 @@ export const FLEET_REPORT_DEFAULTS = {
 
 export interface FleetReportOptions {
   readonly client: KubeClient;
+  /** Every pod's record, as this replica's informer sees them: who else shares a fleet-scoped quota. */
+  readonly records?: Informer<StoredLease>;
   /** The operator's namespace, where the records live. */
   readonly namespace: string;
   readonly logger: Logger;
@@ -58,6 +62,18 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
   const reviews = new Map<string, { readonly result: TokenReviewResult; readonly until: number }>();
   const lastAccepted = new Map<string, number>();
 
+  const liveRecords = (): LiveRecord[] =>
+    (options.records?.list(options.namespace) ?? []).flatMap((lease) => {
+      const record = readFleetRecord(lease);
+      const parsed = record && parseFleetReport(record.report);
+      if (!record || !parsed?.ok) return [];
+      return [{
+        podNamespace: record.podNamespace,
+        podUid: record.podUid,
+        lapsesAt: record.renewTime.getTime() + record.leaseDurationSeconds * 1000,
+        integrations: parsed.report.integrations.map((i) => i.name),
+      }];
+    });
   let windowStart = 0;
   let reviewsInWindow = 0;
 
@@ -113,6 +129,12 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
         const parsed = parseFleetReport(body);
         if (!parsed.ok) return reply(400, 'bad_report', { error: 'bad_report', message: parsed.message });
         const at = now();
+        if (parsed.report.leaving) {
+          await deleteFleetRecord(client, options.namespace, recordName(identity.podUid));
+          lastAccepted.delete(identity.podUid);
+          logger.info({ namespace: identity.namespace, pod: identity.pod }, 'pod left the fleet');
+          return reply(202, 'accepted', { shares: {} });
+        }
         const previous = lastAccepted.get(identity.podUid);
         if (previous !== undefined && at - previous < FLEET_REPORT_DEFAULTS.minIntervalMs) {
           const wait = Math.ceil((FLEET_REPORT_DEFAULTS.minIntervalMs - (at - previous)) / 1000);
@@ -131,7 +153,8 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
           renewTime: new Date(at),
           leaseDurationSeconds: parsed.report.heartbeatSeconds * MISSED_HEARTBEATS,
         });
-        reply(202, 'accepted', { pod: `${identity.namespace}/${identity.pod}`, integrations: parsed.report.integrations.length });
+        const answer: FleetReportAnswer = { shares: sharesFor(identity, parsed.report, liveRecords(), at) };
+        reply(202, 'accepted', answer);
       })().catch((error: unknown) => {
         logger.error({ err: error }, 'fleet report could not be stored');
         if (!res.headersSent) reply(503, 'error', { error: 'unavailable', message: 'the report could not be stored; send it again' });

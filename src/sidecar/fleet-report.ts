@@ -1,11 +1,18 @@
 // The fleet reporter: samples the sidecar's own state every second and sends the operator one report
 // (docs/reference.md, "Fleet reports") when a breaker changes state, when an integration comes or goes,
-// and otherwise every heartbeat. It authenticates with the pod's projected ServiceAccount token, read
+// and otherwise every heartbeat; the answer carries this pod's share of each fleet-scoped quota, and a
+// last report on shutdown counts the pod out. It authenticates with the pod's projected ServiceAccount token, read
 // again for every report because kubelet rotates it. Reporting is best effort: a failed report is
 // logged and sent again later; it never touches a call.
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
-import { REPORT_HEARTBEAT_BOUNDS, type CircuitStateName, type FleetReport, type IntegrationReport } from '../api/fleet-report.ts';
+import {
+  REPORT_HEARTBEAT_BOUNDS,
+  type CircuitStateName,
+  type FleetReport,
+  type FleetReportAnswer,
+  type IntegrationReport,
+} from '../api/fleet-report.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { IntegrationSample, Snapshot } from './fleet-snapshot.ts';
 
@@ -17,6 +24,8 @@ export const FLEET_REPORT_DEFAULTS = {
   windowMs: 60_000,
   requestTimeoutMs: 5_000,
   maxRetryMs: 30_000,
+  /** Shutting down waits this long, at most, for the operator to take the leaving report. */
+  leavingTimeoutMs: 1_000,
 } as const;
 
 export interface FleetReporterOptions {
@@ -31,6 +40,11 @@ export interface FleetReporterOptions {
   /** Deliveries are kept in a store every sidecar shares. */
   readonly sharedStore: boolean;
   readonly snapshot: Snapshot;
+  /**
+   * Called after every sample with the shares of fleet-scoped quotas the operator last answered with
+   * (integration → share), so an integration reloaded since gets its share again at once.
+   */
+  readonly applyShares?: (shares: ReadonlyMap<string, number>) => void;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -65,6 +79,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
   let notBefore = 0;
   let failuresInARow = 0;
   let sending: Promise<void> | undefined;
+  let shares = new Map<string, number>();
   let stopped = false;
 
   const track = (sample: IntegrationSample, at: number): IntegrationReport => {
@@ -93,18 +108,22 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
     };
   };
 
-  const send = async (report: FleetReport): Promise<number | undefined> => {
+  const send = async (report: FleetReport, timeoutMs: number = FLEET_REPORT_DEFAULTS.requestTimeoutMs): Promise<number | undefined> => {
     const token = (await readFile(options.tokenFile, 'utf8')).trim();
     const response = await request(options.url, {
       method: 'POST',
       dispatcher,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(report),
-      headersTimeout: FLEET_REPORT_DEFAULTS.requestTimeoutMs,
-      bodyTimeout: FLEET_REPORT_DEFAULTS.requestTimeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
     const text = await response.body.text();
-    if (response.statusCode === 202) return undefined;
+    if (response.statusCode === 202) {
+      const answer = JSON.parse(text) as Partial<FleetReportAnswer>;
+      shares = new Map(Object.entries(answer.shares ?? {}).filter(([, share]) => typeof share === 'number' && share > 0 && share <= 1));
+      return undefined;
+    }
     const retryAfter = Number(response.headers['retry-after']);
     const error = new Error(`operator answered ${response.statusCode}: ${text.slice(0, 300)}`);
     if (response.statusCode === 429 && Number.isFinite(retryAfter)) return retryAfter * 1000;
@@ -114,6 +133,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
   const tick = async (): Promise<void> => {
     const at = now();
     const samples = await options.snapshot();
+    options.applyShares?.(shares);
     const integrations = samples.map((s) => track(s, at));
     for (const name of tracked.keys()) if (!samples.some((s) => s.name === name)) tracked.delete(name);
     // What makes a report urgent: a breaker's state, an integration added or retired, a restart needed.
@@ -155,6 +175,10 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
       stopped = true;
       clearInterval(timer);
       await sending;
+      // Leaving: the operator counts this pod out now, and the others' shares grow with their next report.
+      await send({ heartbeatSeconds, sharedStore: options.sharedStore, integrations: [], leaving: true }, FLEET_REPORT_DEFAULTS.leavingTimeoutMs).catch(
+        (error: unknown) => logger.debug({ err: (error as Error).message }, 'leaving report not accepted'),
+      );
       await dispatcher.close();
     },
   };

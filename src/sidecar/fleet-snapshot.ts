@@ -1,6 +1,6 @@
-// What the fleet reporter samples, read from what the sidecar already observes: the metrics registry
-// (breaker state, calls by outcome, delivery backlog) and, for each integration in service, whether a
-// Secret it names was mounted into this pod at all.
+// What the fleet reporter samples, and where the shares it gets back go. Samples come from what the
+// sidecar already observes: the metrics registry (breaker state, calls by outcome, delivery backlog)
+// and, for each integration in service, whether a Secret it names was mounted into this pod at all.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
@@ -73,5 +73,16 @@ export function fleetSnapshot(
         },
       ];
     });
+  };
+}
+
+/** Applies the operator's shares to the rate limiters of integrations whose quota is fleet-scoped. */
+export function fleetShares(table: { names(): string[]; get(name: string): Integration | undefined }): (shares: ReadonlyMap<string, number>) => void {
+  return (shares) => {
+    for (const name of table.names()) {
+      const integration = table.get(name);
+      const share = shares.get(name);
+      if (share !== undefined && integration?.spec.rateLimit?.scope === 'fleet') integration.policy.limiter?.setShare(share);
+    }
   };
 }

@@ -14,7 +14,7 @@ import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { toErrorResponse, writeRawError } from './error-response.ts';
 import { Deliveries, prefersAsync } from './deliveries.ts';
 import { startFleetReporter } from './fleet-report.ts';
-import { fleetSnapshot } from './fleet-snapshot.ts';
+import { fleetShares, fleetSnapshot } from './fleet-snapshot.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -158,7 +158,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   }
 
   const location = parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR);
-  const reporter = options.report && startFleetReporter({ ...options.report, sharedStore: location.kind !== 'sqlite', snapshot: fleetSnapshot(registry, table, options.secretsDir), logger });
+  const reporter =
+    options.report &&
+    startFleetReporter({
+      ...options.report,
+      sharedStore: location.kind !== 'sqlite',
+      snapshot: fleetSnapshot(registry, table, options.secretsDir),
+      applyShares: fleetShares(table),
+      logger,
+    });
 
   // The directory also changes for unrelated files (and kubelet's temp entries), and a file caught
   // mid-replace cannot be read: only new content is loaded, and the next event brings the rest.

@@ -35,13 +35,18 @@ let ca: string;
 
 interface Vendor {
   failing: boolean;
+  /** When each request arrived. */
+  readonly arrivals: number[];
   readonly server: Server;
   readonly url: string;
 }
 
 async function vendor(): Promise<Vendor> {
-  const v = { failing: false } as Vendor;
-  const server = createServer((_req, res) => res.writeHead(v.failing ? 503 : 200).end(v.failing ? 'down' : 'ok'));
+  const v = { failing: false, arrivals: [] as number[] } as Vendor;
+  const server = createServer((_req, res) => {
+    v.arrivals.push(Date.now());
+    res.writeHead(v.failing ? 503 : 200).end(v.failing ? 'down' : 'ok');
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return Object.assign(v, { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 }
@@ -79,12 +84,13 @@ async function podToken(pod: string, uid: string, audience = REPORT_TOKEN_AUDIEN
   return review.status.token;
 }
 
-async function member(pod: string): Promise<Member> {
+/** A Pod object with a sidecar process serving `integration` with `spec` against vendor `v`, reporting as that pod. */
+async function member(pod: string, integration = INTEGRATION, spec: object = SPEC, v?: Vendor, list: Member[] = members): Promise<Member> {
   const created = await createPod(pod);
   const uid = created.metadata.uid;
-  const v = await vendor();
+  v ??= await vendor();
   const config = join(dir, `${pod}.yaml`);
-  writeFileSync(config, JSON.stringify({ apiVersion: API_VERSION, kind: KIND, metadata: { name: INTEGRATION }, spec: { upstream: { url: v.url }, ...SPEC } }));
+  writeFileSync(config, JSON.stringify({ apiVersion: API_VERSION, kind: KIND, metadata: { name: integration }, spec: { upstream: { url: v.url }, ...spec } }));
   const tokenFile = join(dir, `${pod}.token`);
   writeFileSync(tokenFile, await podToken(pod, uid));
   const sidecar = await spawnSidecar(
@@ -100,7 +106,7 @@ async function member(pod: string): Promise<Member> {
     { BREAKWATER_REPORT_CA: ca },
   );
   const m = { pod, spec: created, vendor: v, sidecar };
-  members.push(m);
+  list.push(m);
   return m;
 }
 
@@ -114,14 +120,14 @@ async function call(m: Member, times: number): Promise<number[]> {
   return statuses;
 }
 
-async function status(): Promise<ExternalIntegrationStatus | undefined> {
-  const stored = await client.getJson<{ status?: ExternalIntegrationStatus }>(`/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}/${INTEGRATION}`);
+async function status(integration = INTEGRATION): Promise<ExternalIntegrationStatus | undefined> {
+  const stored = await client.getJson<{ status?: ExternalIntegrationStatus }>(`/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}/${integration}`);
   return stored.status;
 }
 
-function fleetWhere(what: string, holds: (s: ExternalIntegrationStatus) => boolean, timeoutMs = 30_000): Promise<ExternalIntegrationStatus> {
+function fleetWhere(what: string, holds: (s: ExternalIntegrationStatus) => boolean, timeoutMs = 30_000, integration = INTEGRATION): Promise<ExternalIntegrationStatus> {
   return eventually(what, async () => {
-    const s = await status();
+    const s = await status(integration);
     return { done: s && holds(s) ? s : undefined, seen: s && { circuit: s.circuit, pods: s.pods, lastMinute: s.lastMinute, conditions: s.conditions } };
   }, timeoutMs);
 }
@@ -190,11 +196,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const m of members) {
+  for (const m of [...members, ...quotaMembers]) {
     m.sidecar.child.kill('SIGTERM');
     await m.sidecar.exited;
     m.vendor.server.close();
   }
+  quotaVendor?.server.close();
   await operator?.stop();
   for (const name of [app, own]) await client.requestJson('DELETE', `/api/v1/namespaces/${name}`).catch(() => undefined);
   await client.close();
@@ -300,8 +307,9 @@ describe('fleet view', () => {
     const s = await fleetWhere('2 pods reporting', (s) => s.pods?.reporting === 2, 30_000);
     const seconds = (Date.now() - killed) / 1000;
     console.log(`fleet: killed sidecar counted out after ${seconds.toFixed(1)} s (heartbeat ${HEARTBEAT_S} s, lapse after 3)`);
-    // Not before three heartbeats have passed without a report, and soon after.
-    expect(seconds).toBeGreaterThan(HEARTBEAT_S * 2);
+    // Not before three heartbeats have passed since its last report (sent up to a heartbeat and one
+    // 500 ms sample before the kill), and soon after.
+    expect(seconds).toBeGreaterThan(HEARTBEAT_S * 2 - 0.6);
     expect(seconds).toBeLessThan(HEARTBEAT_S * 3 + 6);
     expect(s.circuit).toMatchObject({ closed: 2, open: 0 });
     const records = await eventually('the lapsed record deleted', async () => {
@@ -333,5 +341,84 @@ describe('fleet view', () => {
     const s = await status();
     expect(s?.pods?.reporting).toBe(2);
     expect(await operator.metric('breakwater_operator_fleet_reports_total', { result: 'unauthenticated' })).toBeGreaterThanOrEqual(3);
+  });
+});
+
+const QUOTA = 'quota';
+const QUOTA_SPEC = { retry: { maxAttempts: 1 }, rateLimit: { requests: 30, per: '1s', burst: 3, whenExceeded: 'reject', scope: 'fleet' } };
+const quotaMembers: Member[] = [];
+let quotaVendor: Vendor | undefined;
+
+/**
+ * Drives every live quota sidecar at 40 calls/s each (far above its share) for `ms`, and returns the
+ * calls the vendor received in that time.
+ */
+async function measure(ms: number): Promise<number> {
+  const live = quotaMembers.filter((m) => m.sidecar.child.exitCode === null && m.sidecar.child.signalCode === null);
+  const start = Date.now();
+  const end = start + ms;
+  await Promise.all(
+    live.map(async (m) => {
+      for (let next = Date.now(); next < end; next += 25) {
+        await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+        const res = await fetch(`http://127.0.0.1:${m.sidecar.port}/${QUOTA}/charge`);
+        await res.arrayBuffer();
+      }
+    }),
+  );
+  return quotaVendor!.arrivals.filter((t) => t >= start && t < end).length;
+}
+
+/** Waits until `pods` report for the quota integration, then two heartbeats so every one has its share. */
+async function settled(pods: number): Promise<void> {
+  await fleetWhere(`${pods} pods reporting for ${QUOTA}`, (s) => s.pods?.reporting === pods, 30_000, QUOTA);
+  await new Promise((r) => setTimeout(r, 2 * HEARTBEAT_S * 1000 + 500));
+}
+
+describe('fleet quota (rateLimit.scope: fleet)', () => {
+  const windowS = 5;
+  const ceiling = (pods: number) => 30 * windowS + 3 * pods;
+
+  beforeAll(async () => {
+    await client.requestJson('POST', `/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}`, {
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: QUOTA }, spec: { upstream: { url: 'http://127.0.0.1:9' }, ...QUOTA_SPEC } },
+    });
+    quotaVendor = await vendor();
+    for (const pod of ['quota-1', 'quota-2', 'quota-3']) await member(pod, QUOTA, QUOTA_SPEC, quotaVendor, quotaMembers);
+  });
+
+  it('holds 30/s in sum across 3 sidecars, then across 2, then across 5', async () => {
+    await settled(3);
+    const three = await measure(windowS * 1000);
+    await fleetWhere('3 pods at their share', (s) => s.pods?.reporting === 3, 5_000, QUOTA);
+    const last = quotaMembers.at(-1)!;
+    last.sidecar.child.kill('SIGTERM');
+    await last.sidecar.exited;
+    await settled(2);
+    const two = await measure(windowS * 1000);
+    for (const pod of ['quota-4', 'quota-5', 'quota-6']) await member(pod, QUOTA, QUOTA_SPEC, quotaVendor, quotaMembers);
+    await settled(5);
+    const five = await measure(windowS * 1000);
+    console.log(
+      `fleet quota 30/s (burst 3 per pod share), ${windowS} s windows, each sidecar offered 40 calls/s: ` +
+        `3 sidecars ${(three / windowS).toFixed(1)}/s, 2 sidecars ${(two / windowS).toFixed(1)}/s, 5 sidecars ${(five / windowS).toFixed(1)}/s at the vendor`,
+    );
+    expect(three).toBeLessThanOrEqual(ceiling(3));
+    expect(two).toBeLessThanOrEqual(ceiling(2));
+    expect(five).toBeLessThanOrEqual(ceiling(5));
+    // And the quota is used, not starved: each pod's share refills while it is offered more.
+    for (const measured of [three, two, five]) expect(measured).toBeGreaterThanOrEqual(30 * windowS * 0.8);
+  });
+
+  it('answers a departing sidecar by counting it out at once', async () => {
+    const s = await status(QUOTA);
+    expect(s?.pods?.reporting).toBe(5);
+    const gone = quotaMembers.find((m) => m.pod === 'quota-4')!;
+    gone.sidecar.child.kill('SIGTERM');
+    await gone.sidecar.exited;
+    const left = Date.now();
+    await fleetWhere('4 pods reporting', (st) => st.pods?.reporting === 4, 10_000, QUOTA);
+    // Well before three heartbeats (6 s) would have lapsed.
+    expect(Date.now() - left).toBeLessThan(3_000);
   });
 });
