@@ -388,7 +388,7 @@ const RateLimit = Type.Object(
   {
     additionalProperties: false,
     description:
-      'Token bucket in front of the vendor. Each sidecar keeps its own: with scope pod, N replicas of the app send up to N times `requests` per `per`; with scope fleet they share it. None unless given.',
+      'Token bucket in front of the vendor. Each sidecar keeps its own: with scope pod (the default) the limit is per pod, so N replicas of the app send up to N times `requests` per `per`; with scope fleet the replicas share it. None unless given.',
     ...withRules([
       {
         cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",
