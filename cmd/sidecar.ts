@@ -12,6 +12,7 @@ import {
   SECRETS_DIR,
   SIDECAR_ADMIN_PORT,
 } from '../src/api/names.ts';
+import { REPORT_HEARTBEAT_BOUNDS } from '../src/api/fleet-report.ts';
 import { StoreUrlError } from '../src/delivery/errors.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
@@ -41,6 +42,10 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('sidecar', FLAGS)}`);
   const sampleRate = Number(flags['log-sample-rate']);
   if (!(sampleRate >= 0 && sampleRate <= 1)) throw new UsageError(`--log-sample-rate must be between 0 and 1, got ${JSON.stringify(flags['log-sample-rate'])}`);
+  const heartbeat = flags['report-interval'];
+  if (heartbeat < REPORT_HEARTBEAT_BOUNDS.minSeconds * 1000 || heartbeat > REPORT_HEARTBEAT_BOUNDS.maxSeconds * 1000) {
+    throw new UsageError(`--report-interval must be between ${REPORT_HEARTBEAT_BOUNDS.minSeconds}s and ${REPORT_HEARTBEAT_BOUNDS.maxSeconds}s, got ${heartbeat / 1000}s`);
+  }
   const logger = createLogger({ level: flags['log-level'], name: 'breakwater-sidecar' });
 
   let sidecar;

@@ -139,9 +139,11 @@ export function table(rows: readonly IntegrationHealth[], allNamespaces: boolean
   return [header, ...lines].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')).join('\n');
 }
 
+/** kubectl's order; a KUBECONFIG list of files is left to the client, which merges it. */
 function defaultKubeconfig(flag: string): string | undefined {
   if (flag) return flag;
-  if (process.env.KUBECONFIG) return undefined;
+  const env = process.env.KUBECONFIG;
+  if (env) return env.includes(':') ? undefined : env;
   const home = join(homedir(), '.kube', 'config');
   return existsSync(home) ? home : undefined;
 }

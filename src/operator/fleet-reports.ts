@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
-import { MAX_REPORT_BYTES, MISSED_HEARTBEATS, parseFleetReport, type FleetReportAnswer } from '../api/fleet-report.ts';
+import { MAX_REPORT_BYTES, MISSED_HEARTBEATS, parseFleetReport, REPORT_MIN_INTERVAL_MS, type FleetReportAnswer } from '../api/fleet-report.ts';
 import { REPORT_TOKEN_AUDIENCE } from '../api/names.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { deleteFleetRecord, readFleetRecord, recordName, writeFleetRecord, type StoredLease } from '../kube/fleet-records.ts';
@@ -16,9 +16,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
 import { sharesFor, type LiveRecord } from './fleet-aggregate.ts';
 
-export const FLEET_REPORT_DEFAULTS = {
-  /** One accepted report per pod per this long; a sidecar sends on change and as a heartbeat, never faster. */
-  minIntervalMs: 1_000,
+export const REPORT_ENDPOINT_DEFAULTS = {
   /** How long a review's answer is reused: a token is checked once, not on every heartbeat. */
   reviewCacheMs: 60_000,
   /** A refused token is remembered briefly too, so a forger cannot make us call the API server at will. */
@@ -86,13 +84,13 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
       windowStart = now();
       reviewsInWindow = 0;
     }
-    if (++reviewsInWindow > FLEET_REPORT_DEFAULTS.reviewsPerSecond) return undefined;
+    if (++reviewsInWindow > REPORT_ENDPOINT_DEFAULTS.reviewsPerSecond) return undefined;
     const result = await reviewPodToken(client, token, REPORT_TOKEN_AUDIENCE);
-    if (reviews.size >= FLEET_REPORT_DEFAULTS.reviewCacheSize) {
+    if (reviews.size >= REPORT_ENDPOINT_DEFAULTS.reviewCacheSize) {
       for (const [k, v] of reviews) if (v.until <= now()) reviews.delete(k);
-      if (reviews.size >= FLEET_REPORT_DEFAULTS.reviewCacheSize) reviews.delete(reviews.keys().next().value!);
+      if (reviews.size >= REPORT_ENDPOINT_DEFAULTS.reviewCacheSize) reviews.delete(reviews.keys().next().value!);
     }
-    reviews.set(key, { result, until: now() + (result.ok ? FLEET_REPORT_DEFAULTS.reviewCacheMs : FLEET_REPORT_DEFAULTS.refusalCacheMs) });
+    reviews.set(key, { result, until: now() + (result.ok ? REPORT_ENDPOINT_DEFAULTS.reviewCacheMs : REPORT_ENDPOINT_DEFAULTS.refusalCacheMs) });
     return result;
   };
 
@@ -136,14 +134,14 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
           return reply(202, 'accepted', { shares: {} });
         }
         const previous = lastAccepted.get(identity.podUid);
-        if (previous !== undefined && at - previous < FLEET_REPORT_DEFAULTS.minIntervalMs) {
-          const wait = Math.ceil((FLEET_REPORT_DEFAULTS.minIntervalMs - (at - previous)) / 1000);
-          return reply(429, 'rate_limited', { error: 'rate_limited', message: `one report per pod per ${FLEET_REPORT_DEFAULTS.minIntervalMs} ms` }, { 'retry-after': String(wait) });
+        if (previous !== undefined && at - previous < REPORT_MIN_INTERVAL_MS) {
+          const wait = Math.ceil((REPORT_MIN_INTERVAL_MS - (at - previous)) / 1000);
+          return reply(429, 'rate_limited', { error: 'rate_limited', message: `one report per pod per ${REPORT_MIN_INTERVAL_MS} ms` }, { 'retry-after': String(wait) });
         }
         lastAccepted.set(identity.podUid, at);
         // Forget pods that went quiet long ago; the map holds the live fleet only.
-        if (lastAccepted.size > FLEET_REPORT_DEFAULTS.reviewCacheSize) {
-          for (const [uid, t] of lastAccepted) if (at - t > FLEET_REPORT_DEFAULTS.reviewCacheMs) lastAccepted.delete(uid);
+        if (lastAccepted.size > REPORT_ENDPOINT_DEFAULTS.reviewCacheSize) {
+          for (const [uid, t] of lastAccepted) if (at - t > REPORT_ENDPOINT_DEFAULTS.reviewCacheMs) lastAccepted.delete(uid);
         }
         await writeFleetRecord(client, options.namespace, {
           podNamespace: identity.namespace,

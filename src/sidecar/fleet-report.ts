@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import {
   REPORT_HEARTBEAT_BOUNDS,
+  REPORT_MIN_INTERVAL_MS,
   type CircuitStateName,
   type FleetReport,
   type FleetReportAnswer,
@@ -16,11 +17,9 @@ import {
 import type { Logger } from '../runtime/logger.ts';
 import type { IntegrationSample, Snapshot } from './fleet-snapshot.ts';
 
-export const FLEET_REPORT_DEFAULTS = {
+export const FLEET_REPORTER_DEFAULTS = {
   heartbeatMs: 10_000,
   sampleMs: 500,
-  /** The operator accepts one report per pod per second. */
-  minIntervalMs: 1_000,
   windowMs: 60_000,
   requestTimeoutMs: 5_000,
   maxRetryMs: 30_000,
@@ -66,7 +65,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export function startFleetReporter(options: FleetReporterOptions): FleetReporter {
   const now = options.now ?? Date.now;
-  const heartbeatMs = options.heartbeatMs ?? FLEET_REPORT_DEFAULTS.heartbeatMs;
+  const heartbeatMs = options.heartbeatMs ?? FLEET_REPORTER_DEFAULTS.heartbeatMs;
   const heartbeatSeconds = Math.min(
     REPORT_HEARTBEAT_BOUNDS.maxSeconds,
     Math.max(REPORT_HEARTBEAT_BOUNDS.minSeconds, Math.round(heartbeatMs / 1000)),
@@ -94,7 +93,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
     for (const [error, count] of sample.failures) if (count > (t.failures.get(error) ?? 0)) t.lastError = { time: at, error };
     t.failures = sample.failures;
     t.history.push({ at, calls: sample.calls, failures: failed });
-    while (t.history.length > 1 && t.history[1]!.at <= at - FLEET_REPORT_DEFAULTS.windowMs) t.history.shift();
+    while (t.history.length > 1 && t.history[1]!.at <= at - FLEET_REPORTER_DEFAULTS.windowMs) t.history.shift();
     const base = t.history[0]!;
     return {
       name: sample.name,
@@ -108,7 +107,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
     };
   };
 
-  const send = async (report: FleetReport, timeoutMs: number = FLEET_REPORT_DEFAULTS.requestTimeoutMs): Promise<number | undefined> => {
+  const send = async (report: FleetReport, timeoutMs: number = FLEET_REPORTER_DEFAULTS.requestTimeoutMs): Promise<number | undefined> => {
     const token = (await readFile(options.tokenFile, 'utf8')).trim();
     const response = await request(options.url, {
       method: 'POST',
@@ -138,7 +137,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
     for (const name of tracked.keys()) if (!samples.some((s) => s.name === name)) tracked.delete(name);
     // What makes a report urgent: a breaker's state, an integration added or retired, a restart needed.
     const shape = JSON.stringify(integrations.map((i) => [i.name, i.circuit, i.needsRestart]));
-    const due = at - lastSentAt >= heartbeatMs || (shape !== lastShape && at - lastSentAt >= FLEET_REPORT_DEFAULTS.minIntervalMs);
+    const due = at - lastSentAt >= heartbeatMs || (shape !== lastShape && at - lastSentAt >= REPORT_MIN_INTERVAL_MS);
     if (!due || at < notBefore) return;
     lastSentAt = at;
     try {
@@ -155,7 +154,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
       failuresInARow++;
       // Logged on the first failure and then sparsely: an operator that is down must not flood the log.
       if ((failuresInARow & (failuresInARow - 1)) === 0) logger.warn({ err: (error as Error).message, failures: failuresInARow, url: options.url }, 'fleet report not accepted; retrying');
-      notBefore = at + Math.min(FLEET_REPORT_DEFAULTS.maxRetryMs, 1000 * 2 ** Math.min(failuresInARow - 1, 5));
+      notBefore = at + Math.min(FLEET_REPORTER_DEFAULTS.maxRetryMs, 1000 * 2 ** Math.min(failuresInARow - 1, 5));
       lastSentAt = -Infinity;
     }
   };
@@ -167,7 +166,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
       .finally(() => {
         sending = undefined;
       });
-  }, options.sampleMs ?? FLEET_REPORT_DEFAULTS.sampleMs);
+  }, options.sampleMs ?? FLEET_REPORTER_DEFAULTS.sampleMs);
   timer.unref();
 
   return {
@@ -176,7 +175,7 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
       clearInterval(timer);
       await sending;
       // Leaving: the operator counts this pod out now, and the others' shares grow with their next report.
-      await send({ heartbeatSeconds, sharedStore: options.sharedStore, integrations: [], leaving: true }, FLEET_REPORT_DEFAULTS.leavingTimeoutMs).catch(
+      await send({ heartbeatSeconds, sharedStore: options.sharedStore, integrations: [], leaving: true }, FLEET_REPORTER_DEFAULTS.leavingTimeoutMs).catch(
         (error: unknown) => logger.debug({ err: (error as Error).message }, 'leaving report not accepted'),
       );
       await dispatcher.close();
