@@ -256,7 +256,8 @@ describe('fleet view', () => {
     expect(s.circuit?.since).toBeDefined();
     expect(s.circuit?.lastError).toMatchObject({ error: expect.stringMatching(/^(vendor_5xx|circuit_open)$/) });
     expect(['pod-b', 'pod-c']).toContain(s.circuit?.lastError?.pod);
-    expect(s.lastMinute?.failures).toBeGreaterThanOrEqual(6);
+    // Each breaker opened on its second failure and reported at once; the third call may come after.
+    expect(s.lastMinute?.failures).toBeGreaterThanOrEqual(4);
     expect(vendorHealthy(s)).toMatchObject({ status: 'False', reason: 'CircuitOpen' });
     expect(vendorHealthy(s)?.message).toMatch(/^circuit open in 2\/3 pods since /);
     const warned = await eventually('a CircuitOpen Event', async () => {
