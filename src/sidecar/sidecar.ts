@@ -201,10 +201,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const drain = async (timeoutMs: number): Promise<void> => {
     if (draining) return;
     draining = true;
-    await reporter?.stop();
     watcher.close();
     server.close();
     server.closeIdleConnections();
+    // The last report (leaving) goes out while calls in flight finish.
+    const reported = reporter?.stop();
     if (inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -221,6 +222,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     server.closeAllConnections();
     // Deliveries in flight get the same grace as calls; what is left goes back to the store.
     await deliveries.drain(timeoutMs);
+    await reported;
     table.close();
     await admin.close();
   };
