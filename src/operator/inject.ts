@@ -211,12 +211,15 @@ export function inject(input: InjectInput): InjectResult {
 
   const { requested, selected } = selectIntegrations(input.pod, input.integrations, warnings);
   const mode = sidecarMode(input.settings);
-  const sidecar = sidecarContainer(input.pod, requested, selected, input.settings, warnings);
+  // A projected ServiceAccount token needs the pod's ServiceAccount, which the API server's
+  // ServiceAccount admission names before webhooks run; where it is off, the pod does not report.
+  const settings = input.pod.spec?.serviceAccountName ? input.settings : { ...input.settings, report: undefined };
+  const sidecar = sidecarContainer(input.pod, requested, selected, settings, warnings);
   const spec = pod.spec ?? { containers: [] };
   pod.spec = spec;
   if (mode === 'native') spec.initContainers = [{ ...sidecar, restartPolicy: 'Always' }, ...(spec.initContainers ?? [])];
   else spec.containers = [...spec.containers, sidecar];
-  spec.volumes = [...(spec.volumes ?? []), ...sidecarVolumes(selected, input.settings)];
+  spec.volumes = [...(spec.volumes ?? []), ...sidecarVolumes(selected, settings)];
   // A named integration gets its variable even before it exists: its URL does not depend on it.
   const urls = requested.length > 0 ? requested : selected.map((s) => s.name);
   for (const container of spec.containers) {
