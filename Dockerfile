@@ -36,6 +36,8 @@ COPY --from=deps /src/package.json ./package.json
 COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /breakwater /usr/local/bin/breakwater
+# The same launcher under kubectl's plugin name, as `npm install -g` links it: kubectl breakwater status.
+COPY --from=build /breakwater /usr/local/bin/kubectl-breakwater
 USER 65532:65532
 # Sidecar admin, operator admin, webhook. The proxy (15080) listens on loopback only.
 EXPOSE 15090 8080 9443

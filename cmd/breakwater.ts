@@ -12,6 +12,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Subcommand>> = {
   deliveries: async () => (await import('./deliveries.ts')).deliveries,
   demo: async () => (await import('./demo.ts')).demo,
   operator: async () => (await import('./operator.ts')).operator,
+  status: async () => (await import('./status.ts')).status,
 };
 
 const HELP = `usage: breakwater <command> [flags]
@@ -21,7 +22,9 @@ commands:
   validate FILE…   check ExternalIntegration files; exit 1 if any is invalid
   deliveries       list, show, replay, purge and export durable deliveries (deliveries --help)
   demo             a misbehaving vendor called directly and through the sidecar, side by side
-  operator         reconcile ExternalIntegrations into sidecar config and status (in or against a cluster)`;
+  operator         reconcile ExternalIntegrations into sidecar config and status (in or against a cluster)
+  status           every integration's readiness, breaker across pods, error rate and pods (-n, -A, -o json);
+                   exit 1 if any is unhealthy. Also kubectl breakwater status, installed as kubectl-breakwater`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,5 +1,6 @@
 // `breakwater operator`: reconciles ExternalIntegrations into each namespace's sidecar ConfigMap and
-// status, under a leader Lease; serves /metrics, /healthz and /readyz on every replica.
+// status, and the sidecars' reports into the fleet view, under a leader Lease; serves the webhook, the
+// report endpoint, /metrics, /healthz and /readyz on every replica.
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -11,11 +12,14 @@ import { KubeError } from '../src/kube/errors.ts';
 import { SERVICE_ACCOUNT_DIR } from '../src/kube/kubeconfig.ts';
 import { ownedByService } from '../src/kube/owner.ts';
 import {
+  addFleetController,
   addIntegrationController,
   admissionWebhook,
   adminServer,
   createOperatorMetrics,
   DEFAULT_CERT_VALIDITY_MS,
+  fleetRecords,
+  fleetReportHandler,
   LEADER_ELECTION_DEFAULTS,
   Manager,
   SIDECAR_MODES,
@@ -154,6 +158,7 @@ export async function operator(argv: readonly string[]): Promise<number> {
   );
   const informer = { watchTimeoutSeconds: Math.max(1, Math.round(values['watch-timeout'] / 1000)) };
   addIntegrationController(manager, { logger, metrics, identity, informer });
+  addFleetController(manager, { namespace, logger, metrics, identity, informer });
   runnables.push(
     admissionWebhook(manager, {
       namespace,
@@ -182,6 +187,13 @@ export async function operator(argv: readonly string[]): Promise<number> {
       identity,
       logger,
       registry,
+      fleetReports: fleetReportHandler({
+        client,
+        namespace,
+        records: fleetRecords(manager, namespace, informer),
+        logger: logger.child({ runnable: 'fleet-reports' }),
+        registry,
+      }),
     }),
   );
 

@@ -1,6 +1,18 @@
 // `breakwater sidecar`: parse flags, load the config (invalid → message and exit before binding), serve
 // the proxy on 127.0.0.1 and the admin port, log the bound addresses, drain on SIGTERM.
-import { ALL_INTEGRATIONS, CONFIG_PATH, DATA_DIR, ENV_DELIVERY_STORE_PASSWORD, PROXY_HOST, PROXY_PORT, SECRETS_DIR, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
+import {
+  ALL_INTEGRATIONS,
+  CONFIG_PATH,
+  DATA_DIR,
+  ENV_DELIVERY_STORE_PASSWORD,
+  ENV_REPORT_CA,
+  PROXY_HOST,
+  PROXY_PORT,
+  REPORT_TOKEN_PATH,
+  SECRETS_DIR,
+  SIDECAR_ADMIN_PORT,
+} from '../src/api/names.ts';
+import { REPORT_HEARTBEAT_BOUNDS } from '../src/api/fleet-report.ts';
 import { StoreUrlError } from '../src/delivery/errors.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
@@ -20,6 +32,9 @@ const FLAGS = {
   'drain-timeout': { type: 'duration', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
   'delivery-store': { type: 'string', default: SIDECAR_DEFAULTS.deliveryStore, description: `where Prefer: respond-async calls are kept: sqlite:PATH, sqlite: for the file under --data-dir, or redis://HOST:PORT shared by sidecars (password in ${ENV_DELIVERY_STORE_PASSWORD})` },
   'data-dir': { type: 'string', default: DATA_DIR, description: 'directory of the sqlite: delivery store' },
+  'report-url': { type: 'string', default: '', description: `the operator's fleet report endpoint (the webhook injects it); none: no reports. Its CA bundle comes in ${ENV_REPORT_CA}` },
+  'report-token-file': { type: 'string', default: REPORT_TOKEN_PATH, description: 'the projected ServiceAccount token reports are sent with' },
+  'report-interval': { type: 'duration', default: '10s', description: 'heartbeat: a report at least this often, and at once when a breaker changes state' },
 } as const;
 
 export async function sidecar(argv: readonly string[]): Promise<number> {
@@ -27,6 +42,10 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('sidecar', FLAGS)}`);
   const sampleRate = Number(flags['log-sample-rate']);
   if (!(sampleRate >= 0 && sampleRate <= 1)) throw new UsageError(`--log-sample-rate must be between 0 and 1, got ${JSON.stringify(flags['log-sample-rate'])}`);
+  const heartbeat = flags['report-interval'];
+  if (heartbeat < REPORT_HEARTBEAT_BOUNDS.minSeconds * 1000 || heartbeat > REPORT_HEARTBEAT_BOUNDS.maxSeconds * 1000) {
+    throw new UsageError(`--report-interval must be between ${REPORT_HEARTBEAT_BOUNDS.minSeconds}s and ${REPORT_HEARTBEAT_BOUNDS.maxSeconds}s, got ${heartbeat / 1000}s`);
+  }
   const logger = createLogger({ level: flags['log-level'], name: 'breakwater-sidecar' });
 
   let sidecar;
@@ -43,6 +62,14 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
       maxRequestBodyBytes: flags['max-request-body'],
       deliveryStore: flags['delivery-store'],
       dataDir: flags['data-dir'],
+      ...(flags['report-url'] && {
+        report: {
+          url: flags['report-url'],
+          tokenFile: flags['report-token-file'],
+          heartbeatMs: flags['report-interval'],
+          ...(process.env[ENV_REPORT_CA] && { ca: process.env[ENV_REPORT_CA] }),
+        },
+      }),
       // From the environment only: a flag's value shows in the process list.
       ...(process.env[ENV_DELIVERY_STORE_PASSWORD] && { deliveryStorePassword: process.env[ENV_DELIVERY_STORE_PASSWORD] }),
     });

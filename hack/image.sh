@@ -51,6 +51,7 @@ cp -r "$root/dist" "$app/app/dist"
 # Same launcher as the Dockerfile's: the runtime has no shell and no /usr/bin/env.
 printf '#!/nodejs/bin/node\nimport("/app/dist/cmd/breakwater.js");\n' >"$app/usr/local/bin/breakwater"
 chmod 0755 "$app/usr/local/bin/breakwater"
+cp -p "$app/usr/local/bin/breakwater" "$app/usr/local/bin/kubectl-breakwater"
 
 # The runtime settings the Dockerfile declares (test/image compares the two).
 config='"User":"65532:65532","WorkingDir":"/app","Entrypoint":["breakwater"],"Cmd":["--help"]'

@@ -4,6 +4,7 @@
 import { Registry } from 'prom-client';
 import { OPERATOR_ADMIN_PORT, SIDECAR_ADMIN_PORT } from '../src/api/names.ts';
 import { createOperatorMetrics } from '../src/operator/metrics.ts';
+import { fleetReportMetrics } from '../src/operator/fleet-reports.ts';
 import { webhookMetrics } from '../src/operator/webhook.ts';
 import { METRIC_PREFIX } from '../src/runtime/metrics.ts';
 import { SidecarMetrics } from '../src/sidecar/metrics.ts';
@@ -35,7 +36,7 @@ function table(title: string, port: string, metrics: Described[]): string[] {
 export function metricsMarkdown(): string {
   return [
     ...table('The sidecar', `its admin port (${SIDECAR_ADMIN_PORT})`, describe((r) => new SidecarMetrics(r))),
-    ...table('The operator', `its admin port (${OPERATOR_ADMIN_PORT})`, [...describe(createOperatorMetrics), ...describe(webhookMetrics)]),
+    ...table('The operator', `its admin port (${OPERATOR_ADMIN_PORT})`, [...describe(createOperatorMetrics), ...describe(webhookMetrics), ...describe(fleetReportMetrics)]),
     'Label values are bounded: no paths, hosts or request ids. Both programs also export the Node.js',
     `process metrics of prom-client with the same \`${METRIC_PREFIX}\` prefix.`,
   ].join('\n');

@@ -98,8 +98,9 @@ describe('the validator and the CRD agree', () => {
 describe('field descriptions (what kubectl explain shows)', () => {
   const spec = (openApi.properties as Record<string, Node>).spec!.properties as Record<string, Node>;
 
-  it('says the rate limit is per pod, so replicas multiply it', () => {
+  it('says the rate limit is per pod by default, so replicas multiply it, unless its scope is fleet', () => {
     expect(spec.rateLimit!.description).toMatch(/per pod/);
     expect(spec.rateLimit!.description).toMatch(/replica/);
+    expect(spec.rateLimit!.description).toMatch(/scope fleet the replicas share it/);
   });
 });

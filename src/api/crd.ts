@@ -78,7 +78,11 @@ export function externalIntegrationCrd(): JsonObject {
           additionalPrinterColumns: [
             { name: 'Upstream', type: 'string', jsonPath: '.spec.upstream.url' },
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+            { name: 'Vendor', type: 'string', jsonPath: '.status.conditions[?(@.type=="VendorHealthy")].status' },
+            { name: 'Open', type: 'integer', jsonPath: '.status.circuit.open', description: 'Reporting pods whose breaker is open.' },
+            { name: 'Pods', type: 'integer', jsonPath: '.status.pods.reporting', description: 'Pods reporting for this integration.' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
+            { name: 'Vendor-Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="VendorHealthy")].reason', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

@@ -7,6 +7,8 @@ export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'] as
 export const HTTP_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE'] as const;
 export const JITTER_MODES = ['full', 'none'] as const;
 export const WHEN_EXCEEDED = ['queue', 'reject'] as const;
+/** pod: each sidecar has the whole quota; fleet: the pods reporting for the integration share it. */
+export const RATE_LIMIT_SCOPES = ['pod', 'fleet'] as const;
 
 export const DEFAULTS = {
   timeouts: {
@@ -35,6 +37,7 @@ export const DEFAULTS = {
     failOn: ['connect-failure', 'reset', 'timeout', '5xx'],
   },
   rateLimit: {
+    scope: 'pod' as (typeof RATE_LIMIT_SCOPES)[number],
     per: '1s',
     whenExceeded: 'queue' as (typeof WHEN_EXCEEDED)[number],
     maxQueueWait: '1s',

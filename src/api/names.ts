@@ -107,6 +107,30 @@ export const REASON_SIDECAR_NOT_INJECTED = 'SidecarNotInjected';
 export const REASON_INJECTED_WITH_WARNINGS = 'InjectedWithWarnings';
 /** `action` of those Events. */
 export const EVENT_ACTION_ADMIT = 'Admit';
+/** The fleet view: sidecars report their per-integration state to the operator, which writes it into the status. */
+export const CONDITION_VENDOR_HEALTHY = 'VendorHealthy';
+/** VendorHealthy reasons, also the reasons of the Events on fleet transitions. */
+export const REASON_CIRCUIT_CLOSED = 'CircuitClosed';
+export const REASON_CIRCUIT_OPEN = 'CircuitOpen';
+export const REASON_NO_REPORTS = 'NoReports';
+/** Served on the webhook's HTTPS port (and Service): sidecars POST their reports here. */
+export const REPORT_PATH = '/fleet/v1/reports';
+/** Audience of the projected ServiceAccount token a sidecar reports with; the API server accepts it for nothing else. */
+export const REPORT_TOKEN_AUDIENCE = `${GROUP}/fleet`;
+export const REPORT_TOKEN_VOLUME_NAME = 'breakwater-token';
+export const REPORT_TOKEN_DIR = '/var/run/secrets/breakwater.dev/fleet';
+export const REPORT_TOKEN_PATH = `${REPORT_TOKEN_DIR}/token`;
+/** kubelet renews a projected token at 80% of its life; an hour keeps renewals rare. */
+export const REPORT_TOKEN_EXPIRATION_SECONDS = 3600;
+/** The sidecar's --report-url; the PEM the operator's certificate chains to comes in ENV_REPORT_CA. */
+export const ENV_REPORT_URL = 'BREAKWATER_REPORT_URL';
+export const ENV_REPORT_CA = 'BREAKWATER_REPORT_CA';
+/** LABEL_COMPONENT of the per-pod records (Leases in the operator's namespace) that carry the last report. */
+export const COMPONENT_FLEET_REPORT = 'fleet-report';
+/** Labels and annotations of those records. */
+export const LABEL_POD_NAMESPACE = `${GROUP}/pod-namespace`;
+export const ANNOTATION_POD_NAME = `${GROUP}/pod-name`;
+export const ANNOTATION_REPORT = `${GROUP}/report`;
 export const ENV_PREFIX = 'BREAKWATER_';
 /** Base URL of the proxy, set in every app container next to the per-integration variables. */
 export const ENV_PROXY_URL = `${ENV_PREFIX}URL`;

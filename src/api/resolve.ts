@@ -1,6 +1,6 @@
 // A validated spec with every default filled in and every duration in milliseconds: what the policy
 // compiler and the sidecar consume, so neither reads the defaults table nor parses a duration.
-import { DEFAULTS, RETRY_BUDGET_WINDOW, type JITTER_MODES, type WHEN_EXCEEDED } from './defaults.ts';
+import { DEFAULTS, RETRY_BUDGET_WINDOW, type JITTER_MODES, type RATE_LIMIT_SCOPES, type WHEN_EXCEEDED } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import type { ExternalIntegrationSpec } from './schema.ts';
 
@@ -44,6 +44,7 @@ export interface ResolvedSpec {
     readonly burst: number;
     readonly whenExceeded: (typeof WHEN_EXCEEDED)[number];
     readonly maxQueueWaitMs: number;
+    readonly scope: (typeof RATE_LIMIT_SCOPES)[number];
   };
   readonly bulkhead?: { readonly maxConcurrent: number; readonly maxQueued: number };
   readonly fallback?: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
@@ -113,6 +114,7 @@ export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
         burst: spec.rateLimit.burst ?? spec.rateLimit.requests,
         whenExceeded: spec.rateLimit.whenExceeded ?? DEFAULTS.rateLimit.whenExceeded,
         maxQueueWaitMs: parseDuration(spec.rateLimit.maxQueueWait ?? DEFAULTS.rateLimit.maxQueueWait),
+        scope: spec.rateLimit.scope ?? DEFAULTS.rateLimit.scope,
       },
     }),
     ...(spec.bulkhead && {

@@ -7,6 +7,7 @@ import {
   FAILURE_KINDS,
   HTTP_METHODS,
   JITTER_MODES,
+  RATE_LIMIT_SCOPES,
   RETRY_BUDGET_WINDOW,
   WHEN_EXCEEDED,
 } from './defaults.ts';
@@ -374,11 +375,20 @@ const RateLimit = Type.Object(
     maxQueueWait: Type.Optional(
       Duration('Longest wait for a token; a call that cannot get one in time is rejected at once.', d.rateLimit.maxQueueWait),
     ),
+    scope: Type.Optional(
+      Type.Union(
+        RATE_LIMIT_SCOPES.map((m) => Type.Literal(m)),
+        {
+          description:
+            `pod: every sidecar has the whole quota. fleet: the quota (requests and burst) is split evenly across the pods reporting for this integration, as the operator counts them; a pod learns its share with every report, and runs with the whole quota until its first one is answered. Defaults to ${d.rateLimit.scope}.`,
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,
     description:
-      'Token bucket in front of the vendor, per pod: each sidecar keeps its own, so N replicas of the app send up to N times `requests` per `per` (divide a vendor quota by the replica count). None unless given.',
+      'Token bucket in front of the vendor. Each sidecar keeps its own: with scope pod (the default) the limit is per pod, so N replicas of the app send up to N times `requests` per `per`; with scope fleet the replicas share it. None unless given.',
     ...withRules([
       {
         cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",
@@ -525,7 +535,7 @@ export const ExternalIntegrationSpec = Type.Object(
 
 const Condition = Type.Object(
   {
-    type: Type.String({ maxLength: 316, description: 'Ready.' }),
+    type: Type.String({ maxLength: 316, description: 'Ready or VendorHealthy.' }),
     status: Type.Union([Type.Literal('True'), Type.Literal('False'), Type.Literal('Unknown')]),
     reason: Type.Optional(Type.String({ maxLength: 1024 })),
     message: Type.Optional(Type.String({ maxLength: 32768 })),
@@ -535,11 +545,59 @@ const Condition = Type.Object(
   { additionalProperties: false },
 );
 
+const count = (description: string) => Type.Integer({ minimum: 0, description });
+
+const FleetCircuit = Type.Object(
+  {
+    open: count('Reporting pods whose breaker is open.'),
+    halfOpen: count('Reporting pods whose breaker is half-open (or open, with the next call as the probe).'),
+    closed: count('Reporting pods whose breaker is closed.'),
+    since: Type.Optional(
+      Type.String({ format: 'date-time', description: 'When the longest-open of the pods now open or half-open left closed; absent while every one is closed.' }),
+    ),
+    lastError: Type.Optional(
+      Type.Object(
+        {
+          time: Type.String({ format: 'date-time' }),
+          pod: Type.String({ description: 'The pod whose sidecar saw it.' }),
+          error: Type.String({ description: 'The sidecar\'s error code (upstream_unreachable, …) or the vendor\'s status class (vendor_5xx).' }),
+        },
+        { additionalProperties: false, description: 'The most recent failed call any reporting pod saw.' },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'The breaker across the pods reporting for this integration.' },
+);
+
+const FleetPods = Type.Object(
+  {
+    reporting: count('Pods whose sidecar serves this integration and reported within its heartbeat.'),
+    needRestart: count('Of those, pods that cannot read a Secret this integration names: it was referenced after the pod started, and only a new pod mounts it.'),
+  },
+  { additionalProperties: false, description: 'Sidecars reporting to the operator for this integration.' },
+);
+
+const FleetTraffic = Type.Object(
+  {
+    calls: count('Calls answered across the reporting pods.'),
+    failures: count('Of those, answered 5xx or by the fallback.'),
+  },
+  { additionalProperties: false, description: 'Calls in the last minute, summed over the reporting pods.' },
+);
+
 export const ExternalIntegrationStatus = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'Generation the status describes.' })),
-    conditions: Type.Optional(Type.Array(Condition, { description: 'Ready, with a reason and a precise message.' })),
+    conditions: Type.Optional(
+      Type.Array(Condition, {
+        description: 'Ready (the spec is served) and VendorHealthy (no reporting pod has its breaker open), each with a reason and a precise message.',
+      }),
+    ),
     url: Type.Optional(Type.String({ description: 'Where apps in the namespace call this integration.' })),
+    circuit: Type.Optional(FleetCircuit),
+    pods: Type.Optional(FleetPods),
+    lastMinute: Type.Optional(FleetTraffic),
+    backlog: Type.Optional(count('Durable deliveries queued or being delivered, as the reporting pods see their stores (a shared store is counted once).')),
   },
   { additionalProperties: false },
 );
@@ -577,3 +635,4 @@ export type ExternalIntegration = Static<typeof ExternalIntegration>;
 export type ExternalIntegrationSpec = Static<typeof ExternalIntegrationSpec>;
 export type ExternalIntegrationStatus = Static<typeof ExternalIntegrationStatus>;
 export type Condition = Static<typeof Condition>;
+export type FleetStatus = Pick<ExternalIntegrationStatus, 'circuit' | 'pods' | 'lastMinute' | 'backlog'>;

@@ -1,11 +1,14 @@
 // The admission webhook as a replica-wide runnable of the Manager: its certificates (made and rotated
 // here, or mounted by cert-manager), its registration with the API server, and the HTTPS server that
 // answers it from the Manager's shared namespace and integration caches.
+import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
   COMPONENT_WEBHOOK_CERTIFICATE,
   EVENT_REPORTING_CONTROLLER,
+  REPORT_PATH,
   WEBHOOK_CERT_SECRET_NAME,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_PATH,
@@ -25,12 +28,15 @@ import { watchCertificateFiles } from './cert-files.ts';
 import { CertRotator } from './cert-rotator.ts';
 import { DEFAULT_CA_VALIDITY_MS, serviceDnsNames } from './certs.ts';
 import type { InjectSettings } from './inject.ts';
+import type { RequestHandler } from './fleet-reports.ts';
 import type { Manager, Runnable } from './manager.ts';
 import { startWebhookServer, type ServingCertificate, type WebhookServer } from './webhook.ts';
 
 /** Registered by URL (outside a cluster) the webhook must still never block a deploy. */
 const URL_MODE_FAILURE_POLICY = 'Ignore';
 const URL_MODE_TIMEOUT_SECONDS = 5;
+/** cert-manager writes the issuing CA beside the serving pair. */
+const CA_FILE = 'ca.crt';
 
 export interface AdmissionWebhookOptions {
   /** The operator's own namespace: the certificate Secret lives there, and its pods are never injected. */
@@ -47,6 +53,8 @@ export interface AdmissionWebhookOptions {
   readonly identity: string;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** Serves the fleet report endpoint beside the webhook and tells injected sidecars where it is. */
+  readonly fleetReports?: RequestHandler;
 }
 
 export function admissionWebhook(manager: Manager, options: AdmissionWebhookOptions): Runnable {
@@ -64,7 +72,10 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
       const serve = (certificate: ServingCertificate) => server?.setCertificate(certificate);
       let certificate: ServingCertificate;
       let stopCertificates: () => Promise<void> | void;
+      // The CA injected sidecars trust when they report: the one we publish, or cert-manager's ca.crt.
+      let caBundle: string | undefined;
       if (options.certDir) {
+        caBundle = await readFile(join(options.certDir, CA_FILE), 'utf8').catch(() => undefined);
         const watch = await watchCertificateFiles(options.certDir, serve, logger);
         certificate = watch.certificate;
         stopCertificates = () => watch.stop();
@@ -77,12 +88,13 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
           ...subjectNames(options.namespace, url),
           validityMs: options.certValidityMs,
           caValidityMs: Math.max(DEFAULT_CA_VALIDITY_MS, options.certValidityMs * 3),
-          publishCaBundle: async (caBundle) => {
+          publishCaBundle: async (bundle) => {
+            caBundle = bundle;
             if (url) {
               await applyWebhookConfiguration(manager.client, {
                 name: WEBHOOK_CONFIGURATION_NAME,
                 target: { url: url.href },
-                caBundle,
+                caBundle: bundle,
                 failurePolicy: URL_MODE_FAILURE_POLICY,
                 timeoutSeconds: URL_MODE_TIMEOUT_SECONDS,
                 excludeNamespaces: [options.namespace],
@@ -90,7 +102,7 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
               return true;
             }
             try {
-              await patchCaBundle(manager.client, WEBHOOK_CONFIGURATION_NAME, caBundle);
+              await patchCaBundle(manager.client, WEBHOOK_CONFIGURATION_NAME, bundle);
               return true;
             } catch (error) {
               // The chart installs it; until it exists there is nothing to patch, and serving the
@@ -112,7 +124,12 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
         port: options.port,
         certificate,
         lookup: cacheLookup(namespaces, integrations),
-        settings: { ...options.sidecar, serverVersion: version },
+        settings: {
+          ...options.sidecar,
+          serverVersion: version,
+          ...(options.fleetReports && { report: { url: reportUrl(options.namespace, url), caBundle: () => caBundle } }),
+        },
+        ...(options.fleetReports && { routes: { [REPORT_PATH]: options.fleetReports } }),
         logger,
         registry: options.registry,
         events: new AdmissionEvents({
@@ -129,6 +146,11 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
       };
     },
   };
+}
+
+/** The report endpoint: beside the webhook's URL, or on its Service (port 443), which the certificate names. */
+export function reportUrl(namespace: string, url: URL | undefined): string {
+  return url ? new URL(REPORT_PATH, url).href : `https://${WEBHOOK_SERVICE_NAME}.${namespace}.svc${REPORT_PATH}`;
 }
 
 /** `https://127.0.0.1:9443` → `https://127.0.0.1:9443/mutate-pods`; a URL with a path keeps it. */

@@ -1,5 +1,7 @@
 export * from './admission-webhook.ts';
 export * from './certs.ts';
+export * from './fleet-controller.ts';
+export * from './fleet-reports.ts';
 export * from './inject.ts';
 export * from './integration-controller.ts';
 export * from './leader-election.ts';

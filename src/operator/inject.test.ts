@@ -177,6 +177,26 @@ describe('what gets injected', () => {
     for (const c of injected.spec?.containers ?? []) expect(c.volumeMounts).toBeUndefined();
   });
 
+  it('gives the sidecar the report endpoint, its CA and a token for our audience, when the pod names its ServiceAccount', () => {
+    const report = { url: 'https://breakwater-webhook.breakwater-system.svc/fleet/v1/reports', caBundle: () => 'PEM' };
+    const settings = { ...SETTINGS, report };
+    const withAccount = run(pod({ [ANNOTATION_INJECT]: 'true' }, { serviceAccountName: 'default' }), { settings }).pod;
+    expect(withAccount.spec?.volumes).toContainEqual({
+      name: 'breakwater-token',
+      projected: { sources: [{ serviceAccountToken: { audience: 'breakwater.dev/fleet', expirationSeconds: 3600, path: 'token' } }] },
+    });
+    expect(sidecarOf(withAccount).volumeMounts).toContainEqual({ name: 'breakwater-token', mountPath: '/var/run/secrets/breakwater.dev/fleet', readOnly: true });
+    expect(sidecarOf(withAccount).env).toEqual([
+      { name: 'BREAKWATER_REPORT_URL', value: report.url },
+      { name: 'BREAKWATER_REPORT_CA', value: 'PEM' },
+    ]);
+    for (const c of withAccount.spec?.containers ?? []) expect(c.volumeMounts).toBeUndefined();
+    // The API server refuses a token volume in a pod without a ServiceAccount: such a pod does not report.
+    const without = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
+    expect(without.spec?.volumes?.map((v) => v.name)).not.toContain('breakwater-token');
+    expect(sidecarOf(without).env).toBeUndefined();
+  });
+
   it('probes the admin port: startup on /healthz, readiness on /readyz', () => {
     expect(sidecar.ports).toEqual([{ name: 'bw-admin', containerPort: SIDECAR_ADMIN_PORT, protocol: 'TCP' }]);
     expect(sidecar.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'bw-admin' });

@@ -24,6 +24,8 @@ import {
   ENV_DELIVERY_STORE,
   ENV_DELIVERY_STORE_PASSWORD,
   ENV_PROXY_URL,
+  ENV_REPORT_CA,
+  ENV_REPORT_URL,
   HEALTH_PATH,
   INJECT_FALSE,
   INJECT_TRUE,
@@ -34,6 +36,10 @@ import {
   PROXY_PORT,
   proxyBaseUrl,
   READY_PATH,
+  REPORT_TOKEN_AUDIENCE,
+  REPORT_TOKEN_DIR,
+  REPORT_TOKEN_EXPIRATION_SECONDS,
+  REPORT_TOKEN_VOLUME_NAME,
   SECRET_VOLUME_PREFIX,
   SECRETS_DIR,
   SIDECAR_ADMIN_PORT,
@@ -77,6 +83,11 @@ export interface InjectSettings {
    * comes from a Secret of this name in the pod's own namespace (a pod can reference no other).
    */
   readonly deliveryStore?: { readonly url: string; readonly passwordSecret?: SecretKeyRef };
+  /**
+   * Where the sidecar reports its state for the fleet view (the operator's report endpoint), and the
+   * CA bundle its certificate chains to, read at each admission so a rotated CA reaches new pods.
+   */
+  readonly report?: { readonly url: string; readonly caBundle: () => string | undefined };
 }
 
 /** What inject() reads of an ExternalIntegration: its name and the Secrets its spec references. */
@@ -200,12 +211,15 @@ export function inject(input: InjectInput): InjectResult {
 
   const { requested, selected } = selectIntegrations(input.pod, input.integrations, warnings);
   const mode = sidecarMode(input.settings);
-  const sidecar = sidecarContainer(input.pod, requested, selected, input.settings, warnings);
+  // A projected ServiceAccount token needs the pod's ServiceAccount, which the API server's
+  // ServiceAccount admission names before webhooks run; where it is off, the pod does not report.
+  const settings = input.pod.spec?.serviceAccountName ? input.settings : { ...input.settings, report: undefined };
+  const sidecar = sidecarContainer(input.pod, requested, selected, settings, warnings);
   const spec = pod.spec ?? { containers: [] };
   pod.spec = spec;
   if (mode === 'native') spec.initContainers = [{ ...sidecar, restartPolicy: 'Always' }, ...(spec.initContainers ?? [])];
   else spec.containers = [...spec.containers, sidecar];
-  spec.volumes = [...(spec.volumes ?? []), ...sidecarVolumes(selected)];
+  spec.volumes = [...(spec.volumes ?? []), ...sidecarVolumes(selected, settings)];
   // A named integration gets its variable even before it exists: its URL does not depend on it.
   const urls = requested.length > 0 ? requested : selected.map((s) => s.name);
   for (const container of spec.containers) {
@@ -282,7 +296,7 @@ export function secretVolumeName(secret: string): string {
   return `${SECRET_VOLUME_PREFIX}${createHash('sha256').update(secret).digest('hex').slice(0, 16)}`;
 }
 
-function sidecarVolumes(selected: readonly Selected[]): V1Volume[] {
+function sidecarVolumes(selected: readonly Selected[], settings: InjectSettings): V1Volume[] {
   return [
     // Optional: a namespace whose ConfigMap is not rendered yet still gets running pods; the sidecar
     // picks the file up when it appears.
@@ -290,14 +304,27 @@ function sidecarVolumes(selected: readonly Selected[]): V1Volume[] {
     ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), secret: { secretName: name, optional: true } })),
     // The sqlite: delivery store. It survives a restart of the sidecar container, not the pod's deletion.
     { name: DATA_VOLUME_NAME, emptyDir: {} },
+    // The pod's own ServiceAccount token, bound to the pod and good only for our audience: the
+    // operator learns from it which pod reports. Mounted into the sidecar only.
+    ...(settings.report
+      ? [
+          {
+            name: REPORT_TOKEN_VOLUME_NAME,
+            projected: {
+              sources: [{ serviceAccountToken: { audience: REPORT_TOKEN_AUDIENCE, expirationSeconds: REPORT_TOKEN_EXPIRATION_SECONDS, path: 'token' } }],
+            },
+          },
+        ]
+      : []),
   ];
 }
 
-function sidecarMounts(selected: readonly Selected[]): V1VolumeMount[] {
+function sidecarMounts(selected: readonly Selected[], settings: InjectSettings): V1VolumeMount[] {
   return [
     { name: CONFIG_VOLUME_NAME, mountPath: CONFIG_DIR, readOnly: true },
     ...secretNames(selected).map((name) => ({ name: secretVolumeName(name), mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
     { name: DATA_VOLUME_NAME, mountPath: DATA_DIR },
+    ...(settings.report ? [{ name: REPORT_TOKEN_VOLUME_NAME, mountPath: REPORT_TOKEN_DIR, readOnly: true }] : []),
   ];
 }
 
@@ -326,6 +353,7 @@ function sidecarContainer(
     else memoryLimit = memory;
   }
   const [command, subcommand] = SIDECAR_COMMAND;
+  const env = [...(settings.deliveryStore ? deliveryStoreEnv(settings.deliveryStore) : []), ...(settings.report ? reportEnv(settings.report) : [])];
   return {
     name: SIDECAR_CONTAINER_NAME,
     image: settings.image,
@@ -358,8 +386,8 @@ function sidecarContainer(
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: sidecarMounts(selected),
-    ...(settings.deliveryStore && { env: deliveryStoreEnv(settings.deliveryStore) }),
+    volumeMounts: sidecarMounts(selected, settings),
+    ...(env.length > 0 && { env }),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
 }
@@ -372,6 +400,11 @@ function deliveryStoreEnv(store: NonNullable<InjectSettings['deliveryStore']>): 
       ? [{ name: ENV_DELIVERY_STORE_PASSWORD, valueFrom: { secretKeyRef: { name: store.passwordSecret.name, key: store.passwordSecret.key } } }]
       : []),
   ];
+}
+
+function reportEnv(report: NonNullable<InjectSettings['report']>): V1EnvVar[] {
+  const ca = report.caBundle();
+  return [{ name: ENV_REPORT_URL, value: report.url }, ...(ca ? [{ name: ENV_REPORT_CA, value: ca }] : [])];
 }
 
 /** Adds the proxy URLs the app needs; a variable the app already defines is left as the app set it. */

@@ -155,7 +155,9 @@ export function desiredStatus(
     lastTransitionTime:
       previous?.status === status && previous.lastTransitionTime ? previous.lastTransitionTime : rfc3339(now),
   };
-  return { observedGeneration: generation, conditions: [condition], url: integrationUrl(stored.metadata.name) };
+  // A merge patch replaces the list whole: the fleet controller's VendorHealthy is carried over as it is.
+  const others = (current?.conditions ?? []).filter((c) => c.type !== CONDITION_READY);
+  return { observedGeneration: generation, conditions: [condition, ...others], url: integrationUrl(stored.metadata.name) };
 }
 
 function readyCondition(status: ExternalIntegrationStatus | undefined): Condition | undefined {

@@ -2,6 +2,7 @@
 // under leader election, so a Service in front of the replicas always finds one that answers. The
 // serving certificate is swapped in place (setSecureContext) when it is rotated: no restart, no
 // dropped connection.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -30,6 +31,8 @@ export interface WebhookServerOptions {
   readonly registry: Registry;
   /** Records warned admissions as Events on the pod's controller, where a user sees them. */
   readonly events?: AdmissionEvents;
+  /** Further paths served on the same port and certificate (the fleet reports), by path. */
+  readonly routes?: Readonly<Record<string, (req: IncomingMessage, res: ServerResponse) => void>>;
 }
 
 export interface WebhookServer {
@@ -78,7 +81,9 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = Object.hasOwn(options.routes ?? {}, path) ? options.routes?.[path] : undefined;
+    if (route) return route(req, res);
     if (path !== WEBHOOK_PATH) return reply(404, { error: 'not_found', message: `the webhook serves ${WEBHOOK_PATH}` });
     if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed', message: 'POST an AdmissionReview' });
 

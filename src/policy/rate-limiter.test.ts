@@ -22,6 +22,27 @@ describe('RateLimiter', () => {
     expect(l.available).toBe(2);
   });
 
+  it('keeps a share of its rate and burst, and gets the whole back', () => {
+    const l = new RateLimiter({ requests: 30, perMs: 1000, burst: 6, whenExceeded: 'reject', maxQueueWaitMs: 0, now: Date.now });
+    l.setShare(1 / 3);
+    expect(l.available).toBe(2);
+    vi.advanceTimersByTime(10_000);
+    expect(l.available).toBe(2);
+    l.acquire();
+    l.acquire();
+    expect(() => l.acquire()).toThrow(RateLimitedError);
+    // 10 a second now: the next token is due in 100 ms.
+    vi.advanceTimersByTime(99);
+    expect(() => l.acquire()).toThrow(RateLimitedError);
+    vi.advanceTimersByTime(1);
+    expect(l.acquire()).toBeUndefined();
+    l.setShare(1);
+    vi.advanceTimersByTime(10_000);
+    expect(l.available).toBe(6);
+    l.setShare(0);
+    expect(l.available).toBe(6);
+  });
+
   it('reject: tells when the next token is due', () => {
     const l = limiter('reject');
     l.acquire();

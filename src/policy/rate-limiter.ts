@@ -16,8 +16,10 @@ export interface RateLimiterOptions {
 }
 
 export class RateLimiter {
-  private readonly perMsRate: number;
-  private readonly burst: number;
+  private readonly options: RateLimiterOptions;
+  private perMsRate: number;
+  private burst: number;
+  private share = 1;
   private readonly queue: boolean;
   private readonly maxQueueWaitMs: number;
   private readonly now: () => number;
@@ -25,6 +27,7 @@ export class RateLimiter {
   private refilledAt: number;
 
   constructor(options: RateLimiterOptions) {
+    this.options = options;
     this.perMsRate = options.requests / options.perMs;
     this.burst = options.burst;
     this.queue = options.whenExceeded === 'queue';
@@ -32,6 +35,19 @@ export class RateLimiter {
     this.now = options.now ?? Date.now;
     this.tokens = options.burst;
     this.refilledAt = this.now();
+  }
+
+  /**
+   * Keeps this share (0 < share ≤ 1) of the configured rate and burst: a quota split across the pods
+   * of a fleet. Tokens above the new burst are dropped; reservations already made stand.
+   */
+  setShare(share: number): void {
+    if (!(share > 0 && share <= 1) || share === this.share) return;
+    this.refill();
+    this.share = share;
+    this.perMsRate = (this.options.requests * share) / this.options.perMs;
+    this.burst = Math.max(1, this.options.burst * share);
+    this.tokens = Math.min(this.tokens, this.burst);
   }
 
   /** Tokens in the bucket now; negative while callers wait for reserved ones. */

@@ -3,6 +3,7 @@
 import type { Logger } from '../runtime/logger.ts';
 import type { Registry } from 'prom-client';
 import type { PolicyOptions } from '../policy/pipeline.ts';
+import type { FleetReporterOptions } from './fleet-report.ts';
 
 export const SIDECAR_DEFAULTS = {
   /** Bytes of request body buffered so a retry can replay it; a larger body streams and is sent once. */
@@ -53,6 +54,8 @@ export interface SidecarOptions {
   readonly deliveryStorePassword?: string;
   /** Where `sqlite:` keeps its file; DATA_DIR when not given. */
   readonly dataDir?: string;
+  /** Report this pod's state to the operator for the fleet view (src/sidecar/fleet-report.ts). */
+  readonly report?: Pick<FleetReporterOptions, 'url' | 'tokenFile' | 'ca' | 'heartbeatMs'>;
   /** Clock and jitter source of every integration's policy (tests make them deterministic). */
   readonly policy?: PolicyOptions;
 }

@@ -13,6 +13,8 @@ import { ConfigError, IntegrationTable, readConfig } from './config.ts';
 import { watchConfig, type ConfigWatcher } from './config-watcher.ts';
 import { toErrorResponse, writeRawError } from './error-response.ts';
 import { Deliveries, prefersAsync } from './deliveries.ts';
+import { startFleetReporter } from './fleet-report.ts';
+import { fleetShares, fleetSnapshot } from './fleet-snapshot.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
@@ -155,6 +157,17 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     throw error;
   }
 
+  const location = parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR);
+  const reporter =
+    options.report &&
+    startFleetReporter({
+      ...options.report,
+      sharedStore: location.kind !== 'sqlite',
+      snapshot: fleetSnapshot(registry, table, options.secretsDir),
+      applyShares: fleetShares(table),
+      logger,
+    });
+
   // The directory also changes for unrelated files (and kubelet's temp entries), and a file caught
   // mid-replace cannot be read: only new content is loaded, and the next event brings the rest.
   const reloadIfChanged = async (): Promise<void> => {
@@ -191,6 +204,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     watcher.close();
     server.close();
     server.closeIdleConnections();
+    // The last report (leaving) goes out while calls in flight finish.
+    const reported = reporter?.stop();
     if (inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -207,6 +222,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     server.closeAllConnections();
     // Deliveries in flight get the same grace as calls; what is left goes back to the store.
     await deliveries.drain(timeoutMs);
+    await reported;
     table.close();
     await admin.close();
   };

@@ -65,10 +65,10 @@ describe('invalid documents', () => {
 });
 
 describe('kubectl get xi', () => {
-  it('prints the upstream, ready and age columns', async () => {
+  it('prints the upstream, ready, fleet and age columns', async () => {
     const out = await ok(kubectl, ['get', 'xi', '-n', namespace]);
     const [header, ...rows] = out.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'UPSTREAM', 'READY', 'AGE']);
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'UPSTREAM', 'READY', 'VENDOR', 'OPEN', 'PODS', 'AGE']);
     expect(rows).toHaveLength(examples.length);
     for (const { name, spec } of examples) {
       const row = rows.find((r) => r.startsWith(`${name} `));
@@ -77,18 +77,29 @@ describe('kubectl get xi', () => {
     }
   });
 
-  it('shows the Ready condition written through the status subresource', async () => {
+  it('shows the Ready and VendorHealthy conditions and the fleet counts written through the status subresource', async () => {
     const [{ name }] = examples as [Example];
+    const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const status = {
       status: {
         observedGeneration: 1,
-        conditions: [{ type: 'Ready', status: 'True', reason: 'Configured', message: '', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'Configured', message: '', lastTransitionTime: time },
+          { type: 'VendorHealthy', status: 'False', reason: 'CircuitOpen', message: 'circuit open in 2/3 pods', lastTransitionTime: time },
+        ],
+        circuit: { open: 2, halfOpen: 0, closed: 1, since: time, lastError: { time, pod: 'checkout-1', error: 'vendor_5xx' } },
+        pods: { reporting: 3, needRestart: 0 },
+        lastMinute: { calls: 40, failures: 12 },
+        backlog: 0,
       },
     };
     await ok(kubectl, ['patch', 'xi', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
     const wide = await ok(kubectl, ['get', 'xi', name, '-n', namespace, '-o', 'wide']);
     const [header, row] = wide.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'UPSTREAM', 'READY', 'REASON', 'AGE']);
-    expect(row?.split(/\s+/).slice(2, 4)).toEqual(['True', 'Configured']);
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'UPSTREAM', 'READY', 'VENDOR', 'OPEN', 'PODS', 'REASON', 'VENDOR-REASON', 'AGE']);
+    expect(row?.split(/\s+/).slice(2, 8)).toEqual(['True', 'False', '2', '3', 'Configured', 'CircuitOpen']);
+    // Nothing of it was pruned: the schema holds every field the fleet controller writes.
+    const stored = JSON.parse(await ok(kubectl, ['get', 'xi', name, '-n', namespace, '-o', 'json'])) as { status: unknown };
+    expect(stored.status).toEqual(status.status);
   });
 });

@@ -94,7 +94,7 @@ describe('the image make image builds', () => {
       .filter((s) => s.instruction === 'COPY')
       .map((s) => s.args.split(' ').at(-1)!)
       .map((dest) => (dest.startsWith('/') ? dest : join(workdir, dest)).replace(/\/$/, ''));
-    expect(copies).toEqual(['/app/package.json', '/app/node_modules', '/app/dist', '/usr/local/bin/breakwater']);
+    expect(copies).toEqual(['/app/package.json', '/app/node_modules', '/app/dist', '/usr/local/bin/breakwater', '/usr/local/bin/kubectl-breakwater']);
     for (const path of copies) expect(paths, path).toContain(path);
     expect(paths).toContain('/app/dist/cmd/breakwater.js');
     expect(paths).toContain('/app/node_modules/cockatiel/package.json');

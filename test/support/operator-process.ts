@@ -16,6 +16,8 @@ export interface OperatorProcess {
   readonly name: string;
   readonly pid: number;
   readonly adminPort: number;
+  /** The webhook's HTTPS port, which also serves the fleet reports. */
+  readonly webhookPort: number;
   readonly proc: Managed;
   running(): boolean;
   /** Parsed /metrics: sum of every series of `name` whose labels include `labels`. */
@@ -103,6 +105,7 @@ export async function startOperator(options: OperatorProcessOptions): Promise<Op
     name,
     pid: proc.child.pid ?? 0,
     adminPort,
+    webhookPort,
     proc,
     running: () => isRunning(proc),
     metric: async (metric, labels = {}) => sumSamples(await text(adminPort, '/metrics'), metric, labels) ?? 0,

@@ -14,8 +14,8 @@ export interface SidecarProcess {
 }
 
 /** Spawns the sidecar; resolves once it logs its bound addresses, rejects if it exits first. */
-export function spawnSidecar(args: string[]): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, [CLI, 'sidecar', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnSidecar(args: string[], env: Record<string, string> = {}): Promise<SidecarProcess> {
+  const child = spawn(process.execPath, [CLI, 'sidecar', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
