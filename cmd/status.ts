@@ -4,10 +4,6 @@
 // the pods, with the user's own kubeconfig. Exit codes: 0 all healthy, 1 something is not (an
 // integration not Ready, or a breaker open in any pod), 64 bad usage, 69 the API server could not be
 // reached or refused the request.
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import {
   ANNOTATION_INTEGRATIONS,
   ANNOTATION_STATUS,
@@ -139,40 +135,19 @@ export function table(rows: readonly IntegrationHealth[], allNamespaces: boolean
   return [header, ...lines].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')).join('\n');
 }
 
-/** kubectl's order; a KUBECONFIG list of files is left to the client, which merges it. */
-function defaultKubeconfig(flag: string): string | undefined {
-  if (flag) return flag;
-  const env = process.env.KUBECONFIG;
-  if (env) return env.includes(':') ? undefined : env;
-  const home = join(homedir(), '.kube', 'config');
-  return existsSync(home) ? home : undefined;
-}
-
-function contextNamespace(kubeconfig: string | undefined): string {
-  const kc = new KubeConfig();
-  try {
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
-    else kc.loadFromDefault();
-  } catch {
-    return 'default';
-  }
-  return kc.getContextObject(kc.getCurrentContext())?.namespace || 'default';
-}
-
 export async function status(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseFlags(FLAGS, longFlags(argv));
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('status', FLAGS)}`);
   if (values['all-namespaces'] && values.namespace) throw new UsageError('give -n NAMESPACE or -A, not both');
-  const kubeconfig = defaultKubeconfig(values.kubeconfig);
   let client: KubeClient;
   try {
-    client = new KubeClient({ kubeconfig, userAgent: `breakwater-status/${RELEASE}` });
+    client = new KubeClient({ kubeconfig: values.kubeconfig || undefined, userAgent: `breakwater-status/${RELEASE}`, caller: 'person' });
   } catch (error) {
     if (error instanceof KubeError && error.code === 'no_config') throw new UsageError(error.message);
     throw error;
   }
   const all = values['all-namespaces'];
-  const namespace = all ? undefined : values.namespace || contextNamespace(kubeconfig);
+  const namespace = all ? undefined : values.namespace || client.namespace || 'default';
   const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   let rows: IntegrationHealth[];
   try {

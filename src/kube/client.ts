@@ -2,7 +2,7 @@
 // and streams for watches, all on one Transport. The wrappers beside this file (apply, lease, secrets,
 // …) name the paths; there are no generated API classes.
 import { KubeError, statusMessage } from './errors.ts';
-import { loadConnection } from './kubeconfig.ts';
+import { loadConnection, loadUserConnection } from './kubeconfig.ts';
 import { Transport, type ApiResponse, type RequestObserver } from './transport.ts';
 
 export interface KubeClientOptions {
@@ -10,6 +10,8 @@ export interface KubeClientOptions {
   readonly kubeconfig?: string;
   /** Sent as User-Agent, so the API server's audit log and metrics name us. */
   readonly userAgent: string;
+  /** `person`: kubectl's order (--kubeconfig, $KUBECONFIG, ~/.kube/config, then in-cluster), for the CLI. */
+  readonly caller?: 'workload' | 'person';
 }
 
 export interface JsonRequest {
@@ -28,10 +30,15 @@ export interface JsonBodyRequest extends JsonRequest {
 
 export class KubeClient {
   readonly transport: Transport;
+  /** The kubeconfig context's namespace, or the pod's own; undefined when neither names one. */
+  readonly namespace: string | undefined;
 
   /** Throws KubeError `no_config` when there is no cluster to talk to or the kubeconfig is unusable. */
   constructor(options: KubeClientOptions) {
-    this.transport = new Transport(loadConnection({ file: options.kubeconfig }), options.userAgent);
+    const load = options.caller === 'person' ? loadUserConnection : loadConnection;
+    const connection = load({ file: options.kubeconfig });
+    this.transport = new Transport(connection, options.userAgent);
+    this.namespace = connection.namespace;
   }
 
   observe(observer: RequestObserver): () => void {

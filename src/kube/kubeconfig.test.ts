@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KubeError } from './errors.ts';
-import { loadConnection, type ClusterConnection } from './kubeconfig.ts';
+import { loadConnection, loadUserConnection, type ClusterConnection } from './kubeconfig.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'breakwater-kubeconfig-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -223,5 +223,39 @@ users:
     expect(error.code).toBe('no_config');
     expect(error.message).toContain('user "gke" uses the legacy auth-provider "gcp", which is not supported');
     expect(error.message).toContain('exec credential plugin (gke-gcloud-auth-plugin');
+  });
+});
+
+describe('for a person (the status command): kubectl\'s order', () => {
+  const serviceAccount = () => folder({ token: 'pod-token', 'ca.crt': 'CLUSTER CA', namespace: 'pod-namespace' });
+  const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+  const config = (server: string, namespace?: string) =>
+    kubeconfig({
+      current: 'x',
+      contexts: [{ name: 'x', context: { cluster: 'x', ...(namespace && { namespace }) } }],
+      clusters: [{ name: 'x', cluster: { server } }],
+    });
+
+  it('takes $KUBECONFIG before the pod\'s service account, with the context\'s namespace', () => {
+    const file = join(folder({ config: config('https://from-env:6443', 'payments') }), 'config');
+    const c = loadUserConnection({ env: { ...env, KUBECONFIG: file }, serviceAccountDir: serviceAccount(), home: folder({}) });
+    expect(c.server).toBe('https://from-env:6443');
+    expect(c.namespace).toBe('payments');
+  });
+
+  it('then ~/.kube/config, and only then the service account and its namespace', () => {
+    const home = folder({ '.kube/config': config('https://from-home:6443') });
+    const fromHome = loadUserConnection({ env, serviceAccountDir: serviceAccount(), home });
+    expect(fromHome.server).toBe('https://from-home:6443');
+    expect(fromHome.namespace).toBeUndefined();
+    const inPod = loadUserConnection({ env, serviceAccountDir: serviceAccount(), home: folder({}) });
+    expect(inPod.server).toBe('https://10.96.0.1:443');
+    expect(inPod.namespace).toBe('pod-namespace');
+  });
+
+  it('says where it looked when there is nothing', () => {
+    const error = loadError(() => loadUserConnection({ env: {}, serviceAccountDir: folder({}), home: folder({}) }));
+    expect(error.code).toBe('no_config');
+    expect(error.message).toBe('no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config');
   });
 });

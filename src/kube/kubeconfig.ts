@@ -2,6 +2,7 @@
 // kubeconfig (--kubeconfig, else $KUBECONFIG merged as kubectl merges it). Only what the operator and
 // CLI need is read; a `proxy-url` is ignored, as the operator talks to its own cluster directly.
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { basicAuth, execCredentials, noCredentials, staticToken, tokenFile, type Credentials, type ExecConfig } from './credentials.ts';
@@ -25,6 +26,8 @@ export interface ClusterConnection {
   readonly server: string;
   readonly tls: TlsSettings;
   readonly credentials: Credentials;
+  /** The current context's namespace, or the pod's own in a cluster; undefined when neither names one. */
+  readonly namespace?: string;
 }
 
 export interface LoadOptions {
@@ -33,6 +36,8 @@ export interface LoadOptions {
   /** KUBERNETES_SERVICE_HOST/PORT and KUBECONFIG are read from here. */
   readonly env?: NodeJS.ProcessEnv;
   readonly serviceAccountDir?: string;
+  /** Where ~/.kube/config is looked for by loadUserConnection. */
+  readonly home?: string;
 }
 
 /** In-cluster first, then $KUBECONFIG, as docs/design.md's `--kubeconfig` promises; a given file wins. */
@@ -44,6 +49,22 @@ export function loadConnection(options: LoadOptions = {}): ClusterConnection {
   const files = (env.KUBECONFIG ?? '').split(':').filter((f) => f !== '');
   if (files.length > 0) return fromKubeconfig(files, env.KUBECONFIG!, false);
   throw new KubeError(0, 'not in a cluster and no kubeconfig: pass --kubeconfig or set KUBECONFIG', { code: 'no_config' });
+}
+
+/**
+ * kubectl's order, for a command a person runs: --kubeconfig, else $KUBECONFIG, else ~/.kube/config,
+ * and only then the pod's service account (a person's kubeconfig in a pod means that person).
+ */
+export function loadUserConnection(options: LoadOptions = {}): ClusterConnection {
+  const env = options.env ?? process.env;
+  if (options.file) return fromKubeconfig([options.file], options.file, true);
+  const files = (env.KUBECONFIG ?? '').split(':').filter((f) => f !== '');
+  if (files.length > 0) return fromKubeconfig(files, env.KUBECONFIG!, false);
+  const home = join(options.home ?? homedir(), '.kube', 'config');
+  if (existsSync(home)) return fromKubeconfig([home], home, true);
+  const inCluster = inClusterConnection(env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
+  if (inCluster) return inCluster;
+  throw new KubeError(0, 'no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config', { code: 'no_config' });
 }
 
 function inClusterConnection(env: NodeJS.ProcessEnv, dir: string): ClusterConnection | undefined {
@@ -59,6 +80,7 @@ function inClusterConnection(env: NodeJS.ProcessEnv, dir: string): ClusterConnec
     tls: { ...(existsSync(caFile) && { ca: readFileSync(caFile, 'utf8') }), rejectUnauthorized: true },
     // A projected token is rotated by the kubelet and expires: read again each minute and after a 401.
     credentials: tokenFile(token),
+    ...(existsSync(join(dir, 'namespace')) && { namespace: readFileSync(join(dir, 'namespace'), 'utf8').trim() || undefined }),
   };
 }
 
@@ -121,8 +143,9 @@ function fromKubeconfig(files: readonly string[], label: string, mustExist: bool
   const userName = context.value.user === undefined ? undefined : String(context.value.user);
   const user = userName === undefined || userName === '' ? undefined : merged.users.get(userName);
   if (userName && !user) return fail(`user "${userName}" of context "${context.name}" is not defined`);
+  const namespace = typeof context.value.namespace === 'string' && context.value.namespace ? context.value.namespace : undefined;
   try {
-    return connection(cluster, user);
+    return { ...connection(cluster, user), ...(namespace && { namespace }) };
   } catch (error) {
     return fail((error as Error).message, error);
   }
