@@ -3,6 +3,8 @@
 
 export const DIRECT = 'direct';
 export const HTTP_PROXY = 'http-proxy';
+export const UNDICI = 'undici';
+export const NGINX = 'nginx';
 
 export interface Figure {
   readonly key: string;
@@ -45,7 +47,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-export function figureTables(figures: readonly Figure[], targets: readonly string[]): { values: string; vsDirect: string; vsHttpProxy: string } {
+export function figureTables(figures: readonly Figure[], targets: readonly string[]): { values: string; vsDirect: string; vsHttpProxy: string; vsUndici: string } {
   const header = ['figure', ...targets];
   const cell = (v: number | undefined, format: (n: number) => string) => (v === undefined || Number.isNaN(v) ? '—' : format(v));
   return {
@@ -60,6 +62,10 @@ export function figureTables(figures: readonly Figure[], targets: readonly strin
     vsHttpProxy: table(
       header,
       figures.map((f) => [f.label, ...targets.map((t) => cell(ratio(f, t, HTTP_PROXY), fmt.ratio))]),
+    ),
+    vsUndici: table(
+      header,
+      figures.map((f) => [f.label, ...targets.map((t) => cell(ratio(f, t, UNDICI), fmt.ratio))]),
     ),
   };
 }

@@ -20,10 +20,19 @@ export interface Target {
 /** The path requested of the origin; proxies that route by prefix put theirs in front of it. */
 export const ORIGIN_PATH = '/v1/items?page=1';
 
+/**
+ * Runs Node with `args`, or under `launcher` (a command and its flags, e.g. valgrind's), which then
+ * runs Node in the same process.
+ */
+export function nodeCommand(args: readonly string[], launcher: readonly string[] = []): [string, string[]] {
+  return launcher.length === 0 ? [process.execPath, [...args]] : [launcher[0]!, [...launcher.slice(1), process.execPath, ...args]];
+}
+
 /** Starts a Node program that takes the origin URL and announces `{"port":N}` (bench/targets/*). */
-export async function startNodeProxy(name: string, program: string, originUrl: string, description: string): Promise<Target> {
-  const child = startChild(name, process.execPath, [program, originUrl]);
-  const { port } = JSON.parse(await firstLine(child)) as { port: number };
+export async function startNodeProxy(name: string, program: string, originUrl: string, description: string, launcher: readonly string[] = []): Promise<Target> {
+  const child = startChild(name, ...nodeCommand([program, originUrl], launcher));
+  // Under a launcher (valgrind), Node starts many times slower.
+  const { port } = JSON.parse(await firstLine(child, launcher.length === 0 ? undefined : 120_000)) as { port: number };
   const url = `http://${HOST}:${port}${ORIGIN_PATH}`;
   await waitForOk(url);
   return { name, description, url, child, idleRssBytes: rssBytes(child.pid) };

@@ -11,7 +11,7 @@ import { READY_PATH } from '../../src/api/names.ts';
 import { startChild } from '../support/children.ts';
 import { freePort, HOST, waitForOk } from '../support/net.ts';
 import { rssBytes } from '../support/proc.ts';
-import { ORIGIN_PATH, type Target } from '../support/target.ts';
+import { nodeCommand, ORIGIN_PATH, type Target } from '../support/target.ts';
 
 export const INTEGRATION = 'bench';
 export const FLAKY = 'flaky';
@@ -81,9 +81,12 @@ export interface StartOptions {
   readonly cli: string;
   /** Node flags for the sidecar process, e.g. --cpu-prof. */
   readonly nodeFlags?: readonly string[];
+  /** A command that runs Node (valgrind), and how long the sidecar may then take to be ready. */
+  readonly launcher?: readonly string[];
+  readonly readyTimeoutMs?: number;
 }
 
-export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags = [] }: StartOptions): Promise<Breakwater> {
+export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags = [], launcher = [], readyTimeoutMs = 20_000 }: StartOptions): Promise<Breakwater> {
   const dir = join(tmp, `breakwater-${profile}`);
   const secretsDir = join(dir, 'secrets');
   mkdirSync(join(secretsDir, SECRET.name), { recursive: true });
@@ -104,10 +107,10 @@ export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags 
   // Per-call info logs go to /dev/null: written for real, but not to the terminal or a growing file.
   // NODE_ENV as in the image.
   const env = { ...process.env, NODE_ENV: 'production' };
-  const child = startChild(`breakwater-${profile}`, process.execPath, args, { env }, join(dir, 'stderr.log'));
+  const child = startChild(`breakwater-${profile}`, ...nodeCommand(args, launcher), { env }, join(dir, 'stderr.log'));
   const adminUrl = `http://${HOST}:${adminPort}`;
   try {
-    await waitForOk(`${adminUrl}${READY_PATH}`, 20_000, () => child.process.exitCode === null);
+    await waitForOk(`${adminUrl}${READY_PATH}`, readyTimeoutMs, () => child.process.exitCode === null);
   } catch (error) {
     throw new Error(`breakwater-${profile}: ${(error as Error).message}\n${child.stderrTail()}`);
   }

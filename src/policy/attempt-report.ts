@@ -4,7 +4,10 @@ import type { FailureKind } from './classify.ts';
 
 /** Why an outcome worth retrying was not retried. */
 export type RetryStop =
-  /** The request may not be sent twice: its method, without an idempotency key, or a streamed body. */
+  /**
+   * The request may not be sent twice: its method, without an idempotency key, or a streamed body; or
+   * its owner retries it on a schedule of its own.
+   */
   | 'not-replayable'
   /** retry.maxAttempts attempts were sent. */
   | 'attempts'

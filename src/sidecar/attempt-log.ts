@@ -6,10 +6,11 @@ import type { Integration } from './integration.ts';
 
 export interface LoggedCall {
   readonly method: string;
-  readonly path: string;
+  /** The caller's path without its query. */
+  readonly loggedPath: string;
   readonly requestId: string;
-  /** Why the request may not be sent twice, when it may not. */
-  readonly notReplayable: string | undefined;
+  /** False when the body was streamed, so the request could not be sent twice. */
+  readonly bodyReplayable: boolean;
 }
 
 export function attemptLogger(integration: Integration, call: LoggedCall): (report: AttemptReport) => void {
@@ -19,7 +20,7 @@ export function attemptLogger(integration: Integration, call: LoggedCall): (repo
     integration.logger.debug(
       {
         method: call.method,
-        path: call.path,
+        path: call.loggedPath,
         requestId: call.requestId,
         attempt: report.attempt,
         outcome: report.outcome,
@@ -37,7 +38,9 @@ function whyNotRetried(integration: Integration, call: LoggedCall, report: Attem
   const { retry, timeouts } = integration.spec;
   switch (stop) {
     case 'not-replayable':
-      return call.notReplayable ?? 'the request may not be sent twice';
+      return call.bodyReplayable
+        ? `${call.method} is not in retry.methods and the request carries no usable ${integration.idempotencyHeader} header`
+        : 'the body is larger than --retry-buffer and was streamed, so it cannot be sent again';
     case 'attempts':
       return `retry.maxAttempts (${retry.maxAttempts}) reached`;
     case 'budget':

@@ -1,9 +1,9 @@
-// The integrations file: read, validate (the API's validator), compile. A reload builds a complete new
-// table before anything changes; an invalid file or a failed compile leaves the old table in service.
+// The integrations table: validate a config's text (the API's validator) and compile it. A reload
+// builds a complete new table before anything changes; an invalid file or a failed compile leaves the
+// old table in service.
 // The table is one reference read once per request, so a call in flight keeps the integration it began
 // with. Integrations whose key (a hash of the spec) did not change are carried over, with their breaker
 // state, limiter tokens and pool.
-import { readFile } from 'node:fs/promises';
 import { formatProblem, parseIntegrations } from '../api/documents.ts';
 import { ANNOTATION_INTEGRATIONS } from '../api/names.ts';
 import { Integration, integrationKey, type IntegrationContext } from './integration.ts';
@@ -17,21 +17,6 @@ export class ConfigError extends Error {
   constructor(file: string, problems: readonly string[]) {
     super(`${file}: invalid configuration, nothing loaded:\n  ${problems.join('\n  ')}`);
     this.problems = problems;
-  }
-}
-
-/**
- * The config file's text, or undefined when there is no file yet: a pod whose namespace has no
- * ExternalIntegration has no ConfigMap to mount, and its sidecar must still start (a native sidecar
- * that exits keeps the app from starting) and serve the integrations once they are created. A file
- * that exists and cannot be read is a ConfigError like one that is invalid.
- */
-export async function readConfig(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(file, [(error as Error).message]);
   }
 }
 

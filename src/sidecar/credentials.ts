@@ -89,3 +89,9 @@ export class SecretFile {
       : `secret ${this.secretName} has no key ${JSON.stringify(this.path.slice(folder.length + 1))} (keys: ${keys.join(', ')})`;
   }
 }
+
+/** A secret file the integration needs cannot be read, so the vendor is not called. */
+export class CredentialsUnavailableError extends Error {
+  override readonly name = 'CredentialsUnavailableError';
+  readonly code = 'credentials_unavailable';
+}

@@ -1,6 +1,6 @@
 // The delivery loop of one integration: claims due deliveries from the store and sends each through
-// the integration's compiled policy with the same attempt code synchronous calls use (forward.ts's
-// sendAttempt: rate limit, bulkhead, breaker, per-attempt timeout, credentials). It claims no more than
+// the integration's compiled policy stack, the one synchronous calls go through (rate limit, bulkhead,
+// breaker, per-attempt timeout, credentials), as one attempt: its schedule makes the retries. It claims no more than
 // the rate limiter has tokens for and the bulkhead has slots for, nothing while the circuit is open and
 // one probe while it is half-open, so a recovered vendor is drained at its quota, not stampeded.
 // Each turn ends in a settlement the schedule decides; the store records it with the history.
@@ -18,9 +18,9 @@ import { CallCancelledError, DeadlineExceededError, RateLimitedError, UpstreamFa
 import type { Logger } from '../runtime/logger.ts';
 import type { IntegrationTable } from './config.ts';
 import type { DeliveryMetrics, DeliveryResult } from './delivery-metrics.ts';
-import { sendAttempt, type Outbound } from './forward.ts';
 import type { Integration } from './integration.ts';
 import { SIDECAR_DEFAULTS } from './options.ts';
+import type { Outbound } from './upstream-response.ts';
 
 /** Longest sleep between two looks at the store: another sidecar may have added work, or a lease passed. */
 const POLL_MS = 1000;
@@ -203,17 +203,14 @@ export class DeliveryWorker {
     if (!integration.secretsAvailable) {
       report = { kind: 'not-sent', reason: 'credentials_unavailable', retryInMs: BLOCKED_RETRY_MS };
     } else {
-      const policy = integration.policy;
-      const call = policy.startCall();
+      const call = integration.policy.execute(outbound(integration, delivery));
       turn.call = call;
       try {
-        const answer = await policy.execute(call, sendAttempt, outbound(integration, delivery), false);
-        call.settle();
+        const answer = await call.answer;
         const { body, truncated } = await answer.collect(RESPONSE_BODY_LIMIT);
         response = { status: answer.statusCode, headers: flatHeaders(answer.headers), body, truncated };
         report = { kind: 'response', status: answer.statusCode, retryAfter: answer.retryAfter };
       } catch (error) {
-        call.settle();
         report = this.failureReport(error, call);
       }
     }
@@ -332,6 +329,9 @@ function outbound(integration: Integration, delivery: Delivery): Outbound {
     method: delivery.request.method,
     headers,
     body: delivery.request.body,
+    idempotencyKey: true,
+    bodyReplayable: true,
+    scheduled: true,
   };
 }
 

@@ -1,4 +1,4 @@
-// One integration compiled from its resource: the policy pipeline, the upstream pool, the credential
+// One integration compiled from its resource: the policy stack, the upstream pool, the credential
 // and the precomputed header rules. Built once per config load (and kept across loads while its spec
 // is unchanged); the request path only reads it.
 import { createHash } from 'node:crypto';
@@ -12,6 +12,7 @@ import { prepareFallback, type PreparedFallback } from './error-response.ts';
 import type { HeaderRules } from './headers.ts';
 import { CIRCUIT_GAUGE, type IntegrationMetrics, type SidecarMetrics } from './metrics.ts';
 import { Upstream } from './upstream.ts';
+import { sendAttempt, type Outbound, type UpstreamResponse } from './upstream-response.ts';
 
 export interface IntegrationContext {
   /** The integrations this sidecar serves (the pod's selection); every one in the file when undefined. */
@@ -42,7 +43,8 @@ export class Integration implements HeaderRules {
   readonly name: string;
   readonly key: string;
   readonly spec: ResolvedSpec;
-  readonly policy: CompiledPolicy;
+  /** Every call and delivery of this integration goes through this one stack, composed at load. */
+  readonly policy: CompiledPolicy<Outbound, UpstreamResponse>;
   readonly upstream: Upstream;
   readonly metrics: IntegrationMetrics;
   readonly logger: Logger;
@@ -61,7 +63,7 @@ export class Integration implements HeaderRules {
     this.spec = resolveSpec(doc.spec);
     this.logger = context.logger.child({ integration: this.name });
     this.logsAttempts = this.logger.isLevelEnabled('debug');
-    this.policy = new CompiledPolicy(this.spec, context.policy);
+    this.policy = new CompiledPolicy(this.spec, sendAttempt, context.policy);
     this.upstream = new Upstream(this.spec, {
       secretsDir: context.secretsDir,
       secretPollMs: context.secretPollMs,
@@ -85,6 +87,7 @@ export class Integration implements HeaderRules {
         this.logger.warn({ circuit: to }, `circuit ${to}`);
       }),
       this.policy.onRetry(() => m.retries.inc(labels)),
+      this.policy.onBudgetRefused(() => this.metrics.retryBudgetExhausted()),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
   }

@@ -1,0 +1,120 @@
+// `npm run bench:instructions`: instructions per proxied call, counted by callgrind, side by side with a
+// bare undici passthrough. Unlike time and CPU seconds, an instruction count does not move with the
+// load of a shared machine, so two versions of the sidecar can be compared across runs. Each proxy runs
+// under `valgrind --tool=callgrind` with counting off; after a warm-up (the JIT settles), counting is
+// switched on for a fixed number of calls, 8 at a time, then off again, and the count is read from the
+// dump. The origin and the configurations are the throughput scenario's. Needs valgrind.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { compiled } from './support/build.ts';
+import { firstLine, startChild, stopAll, stopAllOnExit } from './support/children.ts';
+import { HOST } from './support/net.ts';
+import { fmt, table } from './support/report.ts';
+import { startNodeProxy, type Target } from './support/target.ts';
+import { startBreakwater } from './targets/breakwater.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '3000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log(`usage: node bench/instructions.ts [--calls 2000] [--warmup 3000]
+
+  Targets: undici (the baseline), breakwater-minimal, breakwater-full. Takes a few minutes.`);
+  process.exit(0);
+}
+const calls = Number(args.calls);
+const warmup = Number(args.warmup);
+const CONCURRENCY = 8;
+
+/** `count` GET calls to `url`, `CONCURRENCY` at a time; every one must answer 200. */
+async function load(url: string, count: number): Promise<void> {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections: CONCURRENCY });
+  let sent = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < count) {
+      sent++;
+      const res = await pool.request({ path: target.pathname + target.search, method: 'GET' });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`${url}: answered ${res.statusCode}`);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await pool.close();
+}
+
+function callgrindControl(pid: number, ...flags: string[]): void {
+  execFileSync('callgrind_control', [...flags, String(pid)], { stdio: 'ignore' });
+}
+
+/** Instructions per call of `target`, whose process writes its dumps as `<dir>/<prefix>.<pid>*`. */
+async function count(target: Target, dir: string, prefix: string): Promise<number> {
+  const pid = target.child!.pid;
+  await load(target.url, warmup);
+  callgrindControl(pid, '-i', 'on');
+  await load(target.url, calls);
+  callgrindControl(pid, '-i', 'off');
+  callgrindControl(pid, '-d');
+  await target.child!.stop();
+  let total = 0;
+  for (const file of readdirSync(dir).filter((f) => f.startsWith(`${prefix}.${pid}`))) {
+    const totals = /^totals: (\d+)$/m.exec(readFileSync(join(dir, file), 'utf8'));
+    if (totals) total += Number(totals[1]);
+  }
+  if (total === 0) throw new Error(`${target.name}: callgrind counted nothing`);
+  return total / calls;
+}
+
+async function main(): Promise<number> {
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    console.log('skipped: valgrind is not installed');
+    return 0;
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'breakwater-instructions-'));
+  const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
+  stopAllOnExit(removeTmp);
+  try {
+    return await measure(tmp);
+  } finally {
+    await stopAll();
+    removeTmp();
+  }
+}
+
+async function measure(tmp: string): Promise<number> {
+  console.log('Compiling with tsconfig.build.json, as the image does …');
+  const locate = compiled(tmp);
+  const origin = startChild('origin', process.execPath, [locate('bench/support/origin.ts')]);
+  const { port } = JSON.parse(await firstLine(origin)) as { port: number };
+  const originUrl = `http://${HOST}:${port}`;
+  const launcher = (prefix: string) => ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(tmp, prefix)}.%p`];
+
+  const results = new Map<string, number>();
+  const undici = await startNodeProxy('undici', locate('bench/targets/undici.ts'), originUrl, '', launcher('undici'));
+  results.set('undici', await count(undici, tmp, 'undici'));
+  for (const profile of ['minimal', 'full'] as const) {
+    const name = `breakwater-${profile}`;
+    const target = await startBreakwater({ profile, originUrl, tmp, cli: locate('cmd/breakwater.ts'), launcher: launcher(name), readyTimeoutMs: 300_000 });
+    results.set(name, await count(target, tmp, name));
+  }
+
+  const base = results.get('undici')!;
+  console.log(`\n${calls} calls per target after ${warmup} to warm up, ${CONCURRENCY} at a time\n`);
+  console.log(
+    table(
+      ['target', 'instructions per call', 'ratio to undici'],
+      [...results].map(([name, perCall]) => [name, `${Math.round(perCall / 1000).toLocaleString('en-US')}k`, fmt.ratio(perCall / base)]),
+    ),
+  );
+  return 0;
+}
+
+process.exitCode = await main();

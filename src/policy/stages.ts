@@ -1,0 +1,98 @@
+// The stages of docs/design.md's order, each `(call, next)`: it does its part of the policy and runs the
+// rest of the stack with `next`, or answers without it. `compose` links them once per config load, so
+// the request path runs a fixed chain of calls and decides nothing about its own shape. The retry
+// stage is in retry.ts.
+import type { BulkheadPolicy, CircuitBreakerPolicy } from 'cockatiel';
+import type { AttemptHandle, AttemptResult, Call, PolicyRequest } from './call.ts';
+import { classifyError, isCertificateError } from './classify.ts';
+import { CallCancelledError, UpstreamFailure } from './errors.ts';
+import type { RateLimiter } from './rate-limiter.ts';
+
+export type Next<Q extends PolicyRequest, R extends AttemptResult> = (call: Call<Q, R>) => Promise<R>;
+export type Stage<Q extends PolicyRequest, R extends AttemptResult> = (call: Call<Q, R>, next: Next<Q, R>) => Promise<R>;
+
+/** Starts one attempt of `call.request` at the vendor. */
+export type StartAttempt<Q extends PolicyRequest, R extends AttemptResult> = (call: Call<Q, R>) => AttemptHandle<R>;
+
+/** Links `stages`, outermost first, in front of `last`. */
+export function compose<Q extends PolicyRequest, R extends AttemptResult>(stages: readonly Stage<Q, R>[], last: Next<Q, R>): Next<Q, R> {
+  return stages.reduceRight<Next<Q, R>>((next, stage) => (call) => stage(call, next), last);
+}
+
+/** timeouts.total: the call's answer, or its abort when the deadline passes first. */
+export function deadline<Q extends PolicyRequest, R extends AttemptResult>(totalMs: number): Stage<Q, R> {
+  return (call, next) => {
+    call.startDeadline(totalMs);
+    return call.settleWith(next(call));
+  };
+}
+
+/** rateLimit: a token now, a wait for one (which the call's abort ends), or RateLimitedError. */
+export function rateLimit<Q extends PolicyRequest, R extends AttemptResult>(limiter: RateLimiter): Stage<Q, R> {
+  return (call, next) => {
+    let wait;
+    try {
+      wait = limiter.acquire(call);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return wait ? wait.then(() => next(call)) : next(call);
+  };
+}
+
+/**
+ * bulkhead: a slot, a place in the queue, or BulkheadRejectedError. No signal for Cockatiel: a call
+ * aborted while queued is answered by the deadline stage, and its turn ends at once in the breaker stage.
+ */
+export function bulkhead<Q extends PolicyRequest, R extends AttemptResult>(policy: BulkheadPolicy): Stage<Q, R> {
+  return (call, next) => policy.execute(() => next(call));
+}
+
+/**
+ * The circuit breaker, around each attempt, so every attempt counts. A call aborted while it waited (in
+ * the bulkhead queue, or a backoff) does not reach the breaker, where it could become the half-open probe.
+ */
+export function breaker<Q extends PolicyRequest, R extends AttemptResult>(policy: CircuitBreakerPolicy): Stage<Q, R> {
+  return (call, next) => {
+    if (call.reason) return Promise.reject(call.reason);
+    return policy.execute(() => next(call));
+  };
+}
+
+/**
+ * timeouts.perAttempt, and the attempt itself: the time to the vendor's response headers. The timer
+ * stops when they arrive, so a streaming body may take longer; the call can still abort it. One timer
+ * and no AbortController: the call aborts the attempt in flight directly.
+ */
+export function attemptTimeout<Q extends PolicyRequest, R extends AttemptResult>(perAttemptMs: number, start: StartAttempt<Q, R>): Next<Q, R> {
+  return async (call) => {
+    // Cockatiel runs this again for a call that waited out a half-open probe; its caller may be gone.
+    if (call.aborted) throw call.reason;
+    call.attemptStarting();
+    const timer = setTimeout(timeOut, perAttemptMs, call, perAttemptMs);
+    try {
+      const attempt = start(call);
+      call.inFlight = attempt;
+      return await attempt.answer;
+    } catch (error) {
+      // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
+      if (call.reason instanceof CallCancelledError) throw call.reason;
+      // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
+      if (call.attemptAborted) throw new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
+      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
+    } finally {
+      clearTimeout(timer);
+      call.inFlight = undefined;
+    }
+  };
+}
+
+function timeOut(call: { timeOutAttempt(ms: number): void }, ms: number): void {
+  call.timeOutAttempt(ms);
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
+}
