@@ -85,7 +85,7 @@ build: deps ## Compile to dist/ for the container image
 	npx tsc -p tsconfig.build.json
 
 bench: deps ## Sidecar vs direct, http-proxy, undici and nginx side by side (a few minutes); JSON in bench/results/
-	node bench/run.ts
+	npm run bench
 
 CHART := charts/breakwater
 IMAGE ?= breakwater:dev

@@ -1,6 +1,6 @@
 // A real redis-server for the Redis store's tests, on a free loopback port with its data in a temp
 // folder, persisting like a durable deployment should (AOF, fsync on every write). The binary comes
-// from hack/redis-server.sh, which installs Debian's package on a machine without one.
+// from hack/debian-tool.sh, which installs Debian's package on a machine without one.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, logTail, startProcess, stopProcess, type Managed } from './processes.ts';
 
-const ENSURE = fileURLToPath(new URL('../../hack/redis-server.sh', import.meta.url));
+const ENSURE = fileURLToPath(new URL('../../hack/debian-tool.sh', import.meta.url));
 
 export interface RedisServer {
   readonly url: string;
@@ -34,7 +34,7 @@ function ping(port: number): Promise<boolean> {
 }
 
 export async function startRedis(): Promise<RedisServer> {
-  const bin = execFileSync('bash', [ENSURE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const bin = execFileSync('bash', [ENSURE, 'redis-server', 'redis-server'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'breakwater-redis-'));
   const port = await freePort();
   let server: Managed | undefined;
