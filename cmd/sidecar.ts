@@ -29,7 +29,7 @@ const FLAGS = {
   'log-sample-rate': { type: 'string', default: String(SIDECAR_DEFAULTS.logSampleRate), description: 'share of calls logged at info, 0 to 1' },
   'retry-buffer': { type: 'integer', default: SIDECAR_DEFAULTS.retryBufferBytes, description: 'bytes of request body buffered for retries; larger bodies stream, attempted once' },
   'max-request-body': { type: 'integer', default: SIDECAR_DEFAULTS.maxRequestBodyBytes, description: 'larger request bodies get 413 request_too_large' },
-  'drain-timeout': { type: 'duration', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait for calls in flight after SIGTERM' },
+  'drain-timeout': { type: 'duration', default: SIDECAR_DEFAULTS.drainTimeout, description: 'longest wait after SIGTERM for calls and deliveries in flight, together' },
   'delivery-store': { type: 'string', default: SIDECAR_DEFAULTS.deliveryStore, description: `where Prefer: respond-async calls are kept: sqlite:PATH, sqlite: for the file under --data-dir, or redis://HOST:PORT shared by sidecars (password in ${ENV_DELIVERY_STORE_PASSWORD})` },
   'data-dir': { type: 'string', default: DATA_DIR, description: 'directory of the sqlite: delivery store' },
   'report-url': { type: 'string', default: '', description: `the operator's fleet report endpoint (the webhook injects it); none: no reports. Its CA bundle comes in ${ENV_REPORT_CA}` },
