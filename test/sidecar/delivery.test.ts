@@ -43,6 +43,8 @@ describe('durable delivery', () => {
       { deliveryStore: `sqlite:${join(dir, 'deliveries.sqlite')}` },
       secrets,
     );
+    // The store's thread has booted (a 404 comes from the store), so a short maxAge counts from there.
+    expect((await h.call('/_breakwater/deliveries/warm-up')).status).toBe(404);
     return h;
   };
   const status = async (id: string): Promise<Json> => (await h!.call(`/_breakwater/deliveries/${id}`)).json();
