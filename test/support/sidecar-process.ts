@@ -13,9 +13,12 @@ export interface SidecarProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Spawns the sidecar; resolves once it logs its bound addresses, rejects if it exits first. */
-export function spawnSidecar(args: string[]): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, [CLI, 'sidecar', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Spawns the sidecar; resolves once it logs its bound addresses, rejects if it exits first. `uid` and
+ * `gid` run it as another user (the caller must be root): file permissions do not bind root.
+ */
+export function spawnSidecar(args: string[], user: { readonly uid?: number; readonly gid?: number } = {}): Promise<SidecarProcess> {
+  const child = spawn(process.execPath, [CLI, 'sidecar', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...user });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
