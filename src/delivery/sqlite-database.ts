@@ -3,7 +3,7 @@
 // is synchronous, so this runs on a thread of its own (sqlite-thread.ts), which also groups the
 // operations that arrive together into one transaction; SqliteStore (sqlite-store.ts) is the
 // DeliveryStore the rest of the program sees. Every operation here is one transaction of its own, or
-// a savepoint when it runs inside a group's.
+// part of its group's. Each checks what may refuse it before it writes anything.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
@@ -156,17 +156,17 @@ export class SqliteDatabase {
 
   /**
    * Runs `operations` in one transaction, so one fsync makes them all durable, and returns what each
-   * returned or threw: one that fails is rolled back alone. When the commit fails, every one of them
-   * fails with StoreUnavailableError. Reads alone need no transaction.
+   * returned or threw. An operation refuses (BacklogFullError, LeaseLostError …) before it writes, so
+   * the others go on; when SQLite fails one, or the commit, the whole group is rolled back and every
+   * operation in it fails with StoreUnavailableError. Reads alone need no transaction.
    */
   group(operations: readonly (() => unknown)[], writes: boolean): unknown[] {
     const run = () =>
       operations.map((operation) => {
-        // SQLite ended the transaction itself (a full disk, an I/O error): the rest would each commit alone.
-        if (writes && !this.db.isTransaction) return new StoreUnavailableError('the delivery store could not be written; nothing was accepted');
         try {
           return operation();
         } catch (error) {
+          if (writes && (error instanceof StoreUnavailableError || !OWN_ERRORS.some((type) => error instanceof type))) throw error;
           return error instanceof Error ? error : new Error(String(error));
         }
       });
@@ -464,18 +464,17 @@ export class SqliteDatabase {
 
   /**
    * BEGIN IMMEDIATE takes the write lock up front, so two writers queue instead of failing mid-way.
-   * Inside a group's transaction, a savepoint: what fails is undone alone.
+   * Inside a group's transaction the body is part of that one (see group).
    */
   private transaction<T>(body: () => T): T {
-    const nested = this.db.isTransaction;
-    this.db.exec(nested ? 'SAVEPOINT operation' : 'BEGIN IMMEDIATE');
+    if (this.db.isTransaction) return body();
+    this.stmt('BEGIN IMMEDIATE').run();
     try {
       const result = body();
-      this.db.exec(nested ? 'RELEASE operation' : 'COMMIT');
+      this.stmt('COMMIT').run();
       return result;
     } catch (error) {
-      if (nested) this.db.exec('ROLLBACK TO operation; RELEASE operation');
-      else if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw error;
     }
   }

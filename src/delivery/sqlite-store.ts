@@ -24,6 +24,8 @@ export class SqliteStore implements DeliveryStore {
   private thread: Worker | undefined;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 0;
+  /** Requests made in this turn of the event loop: they cross to the thread in one message. */
+  private outbox: Request[] = [];
   private closing: Promise<void> | undefined;
 
   /** Opens (creating when absent) the database at `path`; StoreUnavailableError when it cannot. */
@@ -70,7 +72,13 @@ export class SqliteStore implements DeliveryStore {
       this.waiting.set(id, { resolve, reject });
       // An idle thread does not keep the process alive; one that owes an answer does.
       if (this.waiting.size === 1) thread.ref();
-      thread.postMessage({ id, op, args: detach(args) as unknown[] } satisfies Request);
+      this.outbox.push({ id, op, args: detach(args) as unknown[] });
+      if (this.outbox.length > 1) return;
+      queueMicrotask(() => {
+        const requests = this.outbox;
+        this.outbox = [];
+        thread.postMessage(requests);
+      });
     });
   }
 

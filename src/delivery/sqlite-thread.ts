@@ -14,8 +14,8 @@ const db = new SqliteDatabase(path, options);
 let queue: Request[] = [];
 let scheduled = false;
 
-port.on('message', (request: Request) => {
-  queue.push(request);
+port.on('message', (requests: Request[]) => {
+  queue.push(...requests);
   if (scheduled) return;
   scheduled = true;
   // After every message already waiting has been queued.

@@ -149,6 +149,14 @@ export function describeStoreContract(name: string, makeBackend: () => Promise<S
         expect((await store.submit(refused, submitAt(T0, 2))).created).toBe(true);
       });
 
+      it('of submissions made at once, stores those within maxBacklog and refuses only the rest', async () => {
+        const results = await Promise.allSettled(Array.from({ length: 5 }, () => store.submit(newDelivery(), submitAt(T0, 3))));
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(BacklogFullError);
+        expect(await store.list({ integration: 'invoicing' })).toHaveLength(3);
+        expect((await store.stats('invoicing')).backlog).toBe(3);
+      });
+
       it('still holds every acknowledged delivery after the store is closed and opened again', async () => {
         const ids: string[] = [];
         for (let i = 0; i < 50; i++) {
