@@ -3,9 +3,11 @@
 // latency at a steady 500/s (open loop, measured from each call's due time), and how fast the backlog
 // drains once the vendor is back (no rate limit: the store and the sidecar are the limit). Aims: ≥ 2,000
 // acks/s, p99 ack ≤ 10 ms at 500/s. A benchmark, not a test: it prints figures and asserts nothing.
+// Each store's row is printed beside the same row of the previous run (bench/results/delivery.json,
+// which this run then replaces), with the load average each was measured under.
 //
 //   node bench/delivery.ts [seconds per measurement, default 10]
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +28,15 @@ if (process.argv.length > 3 || !(SECONDS > 0)) {
 }
 const CONCURRENCY = 32;
 const STEADY_RATE = 500;
+const AIM_ACKS_PER_SECOND = 2000;
+const AIM_P99_MS = 10;
+const RESULTS = join('bench', 'results', 'delivery.json');
+
+interface Results {
+  readonly seconds: number;
+  readonly loadAverage: number;
+  readonly runs: readonly StoreRun[];
+}
 
 interface StoreRun {
   readonly store: string;
@@ -123,6 +134,7 @@ async function measure(name: string, storeUrl: string, open: () => DeliveryStore
   }
 }
 
+const baseline = await readFile(RESULTS, 'utf8').then((text) => JSON.parse(text) as Results, () => undefined);
 const dir = await mkdtemp(join(tmpdir(), 'breakwater-bench-delivery-'));
 const vendor = await startKeyedVendor();
 const redis = await startRedis();
@@ -132,14 +144,21 @@ try {
     await measure('sqlite', `sqlite:${sqlitePath}`, () => new SqliteStore(sqlitePath), vendor, dir),
     await measure('redis', redis.url, () => new RedisStore(redis.url), vendor, dir),
   ];
+  const results: Results = { seconds: SECONDS, loadAverage: loadavg()[0]!, runs };
   const f = (n: number) => n.toFixed(2).padStart(8);
-  console.log(`\ndurable delivery, ${SECONDS}s per measurement, load average ${loadavg()[0]!.toFixed(1)}\n`);
-  console.log('store    acks/s   ack@500/s p50      p99      max   drain/s (backlog)');
-  for (const r of runs) {
+  const row = (label: string, r: StoreRun, load: number, aims: string) => {
     const a = r.ackAtSteadyRateMs;
-    console.log(`${r.store.padEnd(7)} ${String(r.acksPerSecond).padStart(7)}   ${f(a.p50)} ${f(a.p99)} ${f(a.max)} ms ${String(r.drainPerSecond).padStart(7)} (${r.drained})`);
+    return `${label.padEnd(16)} ${load.toFixed(1).padStart(4)} ${String(r.acksPerSecond).padStart(7)}   ${f(a.p50)} ${f(a.p99)} ${f(a.max)} ms ${String(r.drainPerSecond).padStart(7)} (${r.drained})${aims}`;
+  };
+  console.log(`\ndurable delivery, ${SECONDS}s per measurement; aims: ≥ ${AIM_ACKS_PER_SECOND} acks/s, p99 ≤ ${AIM_P99_MS} ms at ${STEADY_RATE}/s\n`);
+  console.log('store            load  acks/s   ack@500/s p50      p99      max   drain/s (backlog)');
+  for (const r of runs) {
+    const before = baseline?.runs.find((b) => b.store === r.store);
+    if (before) console.log(row(`${r.store}, previous`, before, baseline!.loadAverage, ''));
+    const met = (ok: boolean) => (ok ? 'met' : 'missed');
+    console.log(row(`${r.store}, this run`, r, results.loadAverage, `   acks ${met(r.acksPerSecond >= AIM_ACKS_PER_SECOND)}, p99 ${met(r.ackAtSteadyRateMs.p99 <= AIM_P99_MS)}`));
   }
-  await writeFile(join('bench', 'results', 'delivery.json'), `${JSON.stringify({ seconds: SECONDS, loadAverage: loadavg()[0], runs }, null, 2)}\n`);
+  await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
 } finally {
   await vendor.close();
   await redis.destroy();

@@ -12,10 +12,12 @@ export class StoreUnavailableError extends Error {
 export class BacklogFullError extends Error {
   override readonly name = 'BacklogFullError';
   readonly code = 'backlog_full' satisfies SidecarErrorCode;
+  readonly integration: string;
   readonly maxBacklog: number;
 
   constructor(integration: string, maxBacklog: number) {
     super(`${integration} holds ${maxBacklog} deliveries not yet ended (delivery.maxBacklog)`);
+    this.integration = integration;
     this.maxBacklog = maxBacklog;
   }
 }
@@ -23,9 +25,11 @@ export class BacklogFullError extends Error {
 export class DeliveryNotFoundError extends Error {
   override readonly name = 'DeliveryNotFoundError';
   readonly code = 'delivery_not_found' satisfies SidecarErrorCode;
+  readonly id: string;
 
   constructor(id: string) {
     super(`no delivery ${JSON.stringify(id)}`);
+    this.id = id;
   }
 }
 
@@ -36,9 +40,13 @@ export class DeliveryNotFoundError extends Error {
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
   readonly code = 'lease_lost';
+  readonly id: string;
+  readonly owner: string;
 
   constructor(id: string, owner: string) {
     super(`${owner} no longer holds delivery ${id}`);
+    this.id = id;
+    this.owner = owner;
   }
 }
 

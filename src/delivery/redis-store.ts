@@ -1,9 +1,9 @@
 // The `redis://` delivery store, shared by every sidecar that points at it. Each integration has a
 // Redis Stream of deliveries ready to go and one consumer group on it; each sidecar is a consumer.
-// A claim reads new entries with XREADGROUP, and takes over pending entries (claimed by a sidecar that
-// died or hung) with XCLAIM once their lease has passed. The lease is decided by the caller's clock
-// (`now`), the one clock both stores use, rather than by the idle time XAUTOCLAIM measures on the
-// Redis server. What a stream cannot hold lives beside it: a sorted set of retries waiting for their
+// A claim takes over pending entries (claimed by a sidecar that died or hung) whose idle time has
+// reached the lease, with XAUTOCLAIM, then reads new entries with XREADGROUP. The idle time is measured
+// on the Redis server: one clock for every sidecar sharing the store, so a pod whose clock runs ahead
+// cannot take a delivery from a live holder. What a stream cannot hold lives beside it: a sorted set of retries waiting for their
 // backoff, a list per ordering key of deliveries waiting behind the one in flight, the records, bodies
 // and histories. Every change is one Lua script, so it is atomic; Redis persists it as its AOF
 // settings say (appendonly yes, appendfsync always for nothing acknowledged to be lost).
@@ -128,23 +128,22 @@ local function take(id, entry)
   r.state = 'delivering'
   r.owner = owner
   r.leaseUntil = now + leaseMs
+  r.leaseMs = leaseMs
   r.updatedAt = now
   r.entry = entry
   save(r)
   table.insert(out, id)
 end
-for _, p in ipairs(redis.call('XPENDING', ready, GROUP, '-', '+', 1000)) do
-  if #out >= limit then break end
-  local entry = p[1]
-  local found = redis.call('XRANGE', ready, entry, entry)
-  if #found == 0 then drop(entry) else
-    local id = found[1][2][2]
-    local r = load(id)
-    if not r or r.entry ~= entry or (r.leaseUntil or 0) <= now then
-      redis.call('XCLAIM', ready, GROUP, owner, 0, entry)
-      take(id, entry)
-    end
+-- Held by a sidecar that has not settled it for a whole lease: taken over. XAUTOCLAIM forgets entries
+-- deleted from the stream itself (Redis 7) or returns them empty (6.2).
+local cursor = '0-0'
+while #out < limit do
+  local page = redis.call('XAUTOCLAIM', ready, GROUP, owner, leaseMs, cursor, 'COUNT', limit - #out)
+  for _, e in ipairs(page[2]) do
+    if e and e[2] then take(e[2][2], e[1]) end
   end
+  cursor = page[1]
+  if cursor == '0-0' then break end
 end
 if #out < limit then
   local read = redis.call('XREADGROUP', 'GROUP', GROUP, owner, 'COUNT', limit - #out, 'STREAMS', ready, '>')
@@ -166,6 +165,7 @@ redis.call('XDEL', ready, r.entry)
 r.entry = nil
 r.owner = nil
 r.leaseUntil = nil
+r.leaseMs = nil
 r.updatedAt = s.at
 if s.attempt then
   r.attempts = r.attempts + 1
@@ -260,9 +260,10 @@ local oldest = redis.call('ZRANGE', ikey(I, 'live'), 0, 0, 'WITHSCORES')
 return { redis.call('ZCARD', ikey(I, 'live')), oldest[2] or '', redis.call('SCARD', ikey(I, 'dead')) }
 `;
 
-// The earliest of: a retry's time, the oldest entry no consumer has read, a pending entry's lease.
+// The earliest of: a retry's time, the oldest entry no consumer has read, the end of a pending entry's
+// lease (its idle time on the server reaching the lease it was claimed under).
 const NEXT_DUE = `${COMMON}
-local I = ARGV[2]
+local I, now = ARGV[2], tonumber(ARGV[3])
 ensureGroup(I)
 local ready = ikey(I, 'ready')
 local best = nil
@@ -285,7 +286,7 @@ for _, p in ipairs(redis.call('XPENDING', ready, GROUP, '-', '+', 1000)) do
   local found = redis.call('XRANGE', ready, p[1], p[1])
   if #found > 0 then
     local r = load(found[1][2][2])
-    if r then consider(r.leaseUntil) end
+    if r and r.leaseMs then consider(now + math.max(0, r.leaseMs - p[3])) end
   end
 end
 return best and tostring(best) or ''
@@ -447,8 +448,8 @@ export class RedisStore implements DeliveryStore {
     return { backlog, oldestCreatedAt: oldestText === '' ? undefined : Number(oldestText), dead };
   }
 
-  async nextDueAt(integration: string): Promise<number | undefined> {
-    const at = ((await this.run(NEXT_DUE, [integration])) as Buffer).toString();
+  async nextDueAt(integration: string, now: number): Promise<number | undefined> {
+    const at = ((await this.run(NEXT_DUE, [integration, String(now)])) as Buffer).toString();
     return at === '' ? undefined : Number(at);
   }
 

@@ -15,7 +15,7 @@ describeStoreContract('sqlite', async () => {
   };
 });
 
-describe('SqliteStore when the file cannot be written', () => {
+describe('SqliteStore when the file cannot be written, or another process holds it', () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'breakwater-store-'));
@@ -60,6 +60,60 @@ describe('SqliteStore when the file cannot be written', () => {
     } finally {
       probe.close();
       await store.close();
+    }
+  });
+
+  it('waits for another process off the event loop: timers run, and the lock can be released meanwhile', async () => {
+    const path = join(dir, 'deliveries.sqlite');
+    const store = new SqliteStore(path, { busyTimeoutMs: 5000 });
+    const other = new DatabaseSync(path);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    try {
+      other.exec('BEGIN EXCLUSIVE');
+      const submitted = store.submit(delivery('a'), { now: Date.now(), maxBacklog: 10, sidecar: 't' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Had the submission blocked this thread, this line would run only after its busy timeout.
+      other.exec('ROLLBACK');
+      expect((await submitted).created).toBe(true);
+      expect(ticks).toBeGreaterThanOrEqual(10);
+    } finally {
+      clearInterval(timer);
+      other.close();
+      await store.close();
+    }
+  });
+});
+
+describe('SqliteStore on a file written before the backlog was counted', () => {
+  it('counts the backlog once when it opens the file, then keeps the count', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'breakwater-store-'));
+    const path = join(dir, 'deliveries.sqlite');
+    const d = (id: string) => ({ id, integration: 'invoicing', idempotencyKey: id, request: { method: 'POST', path: '/v1/x', headers: [], body: null }, expiresAt: Date.now() + 60_000 });
+    const at = (now: number) => ({ now, maxBacklog: 3, sidecar: 't' });
+    try {
+      const first = new SqliteStore(path);
+      for (const id of ['a', 'b']) await first.submit(d(id), at(Date.now()));
+      await first.close();
+      const old = new DatabaseSync(path);
+      old.exec('DROP TRIGGER backlog_on_insert; DROP TRIGGER backlog_on_replay; DROP TRIGGER backlog_on_end; DROP TRIGGER backlog_on_delete; DROP TABLE backlog;');
+      old.close();
+
+      const store = new SqliteStore(path);
+      try {
+        expect((await store.stats('invoicing')).backlog).toBe(2);
+        await store.submit(d('c'), at(Date.now()));
+        await expect(store.submit(d('d'), at(Date.now()))).rejects.toMatchObject({ code: 'backlog_full' });
+        const [claimed] = await store.claim('invoicing', { owner: 's', now: Date.now(), limit: 1, leaseMs: 1000 });
+        await store.settle(claimed!.id, 's', { at: Date.now(), next: { state: 'dead', reason: 'refused' } });
+        expect((await store.stats('invoicing')).backlog).toBe(2);
+        await store.replay(claimed!.id, { now: Date.now(), sidecar: 'cli' });
+        expect((await store.stats('invoicing')).backlog).toBe(3);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

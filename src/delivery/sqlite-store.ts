@@ -1,524 +1,113 @@
-// The `sqlite:` delivery store on Node's built-in node:sqlite: nothing native to download at install.
-// WAL with synchronous=FULL, so a commit has reached the disk when it returns. Submissions that
-// arrive in the same turn of the event loop share one transaction (group commit): one fsync for the
-// lot instead of one per call, which is what lets a 2-core pod acknowledge thousands a second.
-// node:sqlite is synchronous; every statement here is indexed and short, so the loop is not held long.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import {
-  BacklogFullError,
-  DeliveryNotFoundError,
-  DeliveryNotReplayableError,
-  LeaseLostError,
-  StoreUnavailableError,
-} from './errors.ts';
-import {
-  queuedDelivery,
-  type BacklogStats,
-  type CallbackSettlement,
-  type ClaimOptions,
-  type Delivery,
-  type DeliveryStore,
-  type HistoryEntry,
-  type HistoryEvent,
-  type ListFilter,
-  type NewDelivery,
-  type PurgeFilter,
-  type Settlement,
-  type StoredResponse,
-  type SubmitOptions,
-  type SubmitResult,
-} from './store.ts';
+// The `sqlite:` delivery store as the program sees it: each operation is sent to the thread that owns
+// the database (sqlite-thread.ts) and answered when it has committed, so a 202 still means on disk,
+// and a slow disk holds up the store's callers, never the event loop of the proxy around them.
+import { extname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from './errors.ts';
+import { SqliteDatabase, type SqliteOperation, type SqliteStoreOptions } from './sqlite-database.ts';
+import { detach, fromWire, revive, type Reply, type Request } from './sqlite-wire.ts';
+import type { DeliveryStore } from './store.ts';
 
-export interface SqliteStoreOptions {
-  /** How long a write waits for another process's lock (the CLI, a second sidecar) before failing. */
-  readonly busyTimeoutMs?: number;
-}
+export type { SqliteStoreOptions } from './sqlite-database.ts';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS deliveries (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  integration TEXT NOT NULL,
-  idempotency_key TEXT NOT NULL,
-  ordering_key TEXT,
-  method TEXT NOT NULL,
-  path TEXT NOT NULL,
-  headers TEXT NOT NULL,
-  body BLOB,
-  callback_url TEXT,
-  expires_at INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT,
-  response_status INTEGER,
-  response_headers TEXT,
-  response_body BLOB,
-  response_truncated INTEGER,
-  ended_at INTEGER,
-  dead_reason TEXT,
-  owner TEXT,
-  lease_until INTEGER,
-  callback_state TEXT,
-  callback_attempts INTEGER NOT NULL DEFAULT 0,
-  callback_next_at INTEGER,
-  callback_owner TEXT,
-  callback_lease_until INTEGER,
-  bodies_dropped INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (integration, state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_by_ordering_key ON deliveries (integration, ordering_key, seq) WHERE ordering_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS deliveries_by_callback ON deliveries (integration, callback_state, callback_next_at);
-CREATE INDEX IF NOT EXISTS deliveries_by_created ON deliveries (created_at);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-  integration TEXT NOT NULL,
-  key TEXT NOT NULL,
-  id TEXT NOT NULL,
-  PRIMARY KEY (integration, key)
-);
-CREATE TABLE IF NOT EXISTS history (
-  n INTEGER PRIMARY KEY AUTOINCREMENT,
-  delivery_id TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  event TEXT NOT NULL,
-  sidecar TEXT NOT NULL,
-  attempt INTEGER,
-  outcome TEXT,
-  duration_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS history_by_delivery ON history (delivery_id, n);
-`;
+// Beside this module, compiled or not: sqlite-thread.ts, or .js in the built image.
+const THREAD = new URL(`./sqlite-thread${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 
-const OWN_ERRORS = [BacklogFullError, DeliveryNotFoundError, DeliveryNotReplayableError, LeaseLostError, StoreUnavailableError];
-
-const LIVE = "state IN ('queued', 'delivering')";
-
-type Row = Record<string, unknown>;
-
-interface PendingSubmit {
-  readonly delivery: NewDelivery;
-  readonly options: SubmitOptions;
-  readonly resolve: (result: SubmitResult) => void;
+interface Waiting {
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
 
 export class SqliteStore implements DeliveryStore {
   readonly path: string;
-  private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
-  private pending: PendingSubmit[] = [];
-  private flushScheduled = false;
+  private readonly options: SqliteStoreOptions;
+  private thread: Worker | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+  /** Requests made in this turn of the event loop: they cross to the thread in one message. */
+  private outbox: Request[] = [];
+  private closing: Promise<void> | undefined;
 
   /** Opens (creating when absent) the database at `path`; StoreUnavailableError when it cannot. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-      this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
-      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;');
-      this.db.exec(SCHEMA);
-    } catch (error) {
-      throw unavailable(`cannot open the delivery store ${path}`, error);
-    }
+    this.options = options;
+    // Here, so a path that cannot hold a database fails the caller at once; the thread opens it again.
+    new SqliteDatabase(path, options).close();
+    // Now, so the first call does not wait for the thread to boot.
+    this.start();
   }
 
-  submit(delivery: NewDelivery, options: SubmitOptions): Promise<SubmitResult> {
+  submit = this.operation('submit');
+  get = this.operation('get');
+  history = this.operation('history');
+  list = this.operation('list');
+  claim = this.operation('claim');
+  settle = this.operation('settle');
+  replay = this.operation('replay');
+  purge = this.operation('purge');
+  compact = this.operation('compact');
+  stats = this.operation('stats');
+  nextDueAt = this.operation('nextDueAt');
+  claimCallbacks = this.operation('claimCallbacks');
+  settleCallback = this.operation('settleCallback');
+
+  /** Answers what was asked before, then closes the database and ends its thread. */
+  close(): Promise<void> {
+    this.closing ??= this.thread === undefined ? Promise.resolve() : (this.send('close', []) as Promise<void>);
+    return this.closing;
+  }
+
+  private operation<K extends SqliteOperation>(op: K): (...args: Parameters<SqliteDatabase[K]>) => Promise<ReturnType<SqliteDatabase[K]>> {
+    return (...args) => {
+      if (this.closing !== undefined) return Promise.reject(new StoreUnavailableError(`the delivery store ${this.path} is closed`));
+      return this.send(op, args) as Promise<ReturnType<SqliteDatabase[K]>>;
+    };
+  }
+
+  private send(op: Request['op'], args: readonly unknown[]): Promise<unknown> {
+    const thread = this.start();
+    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.push({ delivery, options, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  /** Writes every submission waiting, in one transaction, and answers each once it is committed. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    const outcomes: (SubmitResult | Error)[] = [];
-    try {
-      this.transaction(() => {
-        const backlogs = new Map<string, number>();
-        for (const item of batch) outcomes.push(this.submitOne(item, backlogs));
+      this.waiting.set(id, { resolve, reject });
+      // An idle thread does not keep the process alive; one that owes an answer does.
+      if (this.waiting.size === 1) thread.ref();
+      this.outbox.push({ id, op, args: detach(args) as unknown[] });
+      if (this.outbox.length > 1) return;
+      queueMicrotask(() => {
+        const requests = this.outbox;
+        this.outbox = [];
+        thread.postMessage(requests);
       });
-    } catch (error) {
-      const failure = unavailable('the delivery store could not be written; nothing was accepted', error);
-      for (const item of batch) item.reject(failure);
-      return;
-    }
-    batch.forEach((item, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome instanceof Error) item.reject(outcome);
-      else item.resolve(outcome);
     });
   }
 
-  private submitOne({ delivery: d, options }: PendingSubmit, backlogs: Map<string, number>): SubmitResult | Error {
-    const known = this.stmt('SELECT id FROM idempotency_keys WHERE integration = ? AND key = ?').get(d.integration, d.idempotencyKey) as
-      | { id: string }
-      | undefined;
-    if (known) {
-      const existing = this.read(known.id);
-      if (existing && existing.expiresAt > options.now) return { delivery: existing, created: false };
-    }
-    let backlog = backlogs.get(d.integration);
-    if (backlog === undefined) {
-      backlog = (this.stmt(`SELECT COUNT(*) AS n FROM deliveries WHERE integration = ? AND ${LIVE}`).get(d.integration) as { n: number }).n;
-    }
-    if (backlog >= options.maxBacklog) return new BacklogFullError(d.integration, options.maxBacklog);
-    backlogs.set(d.integration, backlog + 1);
-    this.stmt(
-      `INSERT INTO deliveries (id, integration, idempotency_key, ordering_key, method, path, headers, body, callback_url,
-         expires_at, state, created_at, updated_at, next_attempt_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
-    ).run(
-      d.id,
-      d.integration,
-      d.idempotencyKey,
-      d.orderingKey ?? null,
-      d.request.method,
-      d.request.path,
-      JSON.stringify(d.request.headers),
-      d.request.body,
-      d.callbackUrl ?? null,
-      d.expiresAt,
-      options.now,
-      options.now,
-      options.now,
-    );
-    this.stmt('INSERT OR REPLACE INTO idempotency_keys (integration, key, id) VALUES (?, ?, ?)').run(d.integration, d.idempotencyKey, d.id);
-    this.log(d.id, { at: options.now, event: 'queued', sidecar: options.sidecar });
-    return { delivery: queuedDelivery(d, options.now), created: true };
-  }
-
-  async get(id: string): Promise<Delivery | undefined> {
-    return this.guard(() => this.read(id));
-  }
-
-  async history(id: string): Promise<HistoryEntry[]> {
-    return this.guard(() =>
-      (this.stmt('SELECT at, event, sidecar, attempt, outcome, duration_ms FROM history WHERE delivery_id = ? ORDER BY n').all(id) as Row[]).map(
-        toHistory,
-      ),
-    );
-  }
-
-  async list(filter: ListFilter): Promise<Delivery[]> {
-    const where: string[] = [];
-    const params: SQLInputValue[] = [];
-    if (filter.integration !== undefined) {
-      where.push('integration = ?');
-      params.push(filter.integration);
-    }
-    if (filter.state !== undefined) {
-      where.push('state = ?');
-      params.push(filter.state);
-    }
-    if (filter.since !== undefined) {
-      where.push('created_at >= ?');
-      params.push(filter.since);
-    }
-    params.push(filter.limit ?? -1);
-    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    return this.guard(() => (this.db.prepare(sql).all(...params) as Row[]).map(toDelivery));
-  }
-
-  async claim(integration: string, o: ClaimOptions): Promise<Delivery[]> {
-    return this.guard(() =>
-      this.transaction(() => {
-        // Of the deliveries sharing an ordering key, only the oldest not ended may go.
-        const rows = this.stmt(
-          `SELECT d.id FROM deliveries d
-           WHERE d.integration = ?
-             AND ((d.state = 'queued' AND d.next_attempt_at <= ?) OR (d.state = 'delivering' AND d.lease_until <= ?))
-             AND (d.ordering_key IS NULL OR NOT EXISTS (
-               SELECT 1 FROM deliveries e
-               WHERE e.integration = d.integration AND e.ordering_key = d.ordering_key AND e.seq < d.seq
-                 AND e.state IN ('queued', 'delivering')))
-           ORDER BY d.seq LIMIT ?`,
-        ).all(integration, o.now, o.now, o.limit) as { id: string }[];
-        const take = this.stmt("UPDATE deliveries SET state = 'delivering', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?");
-        return rows.map(({ id }) => {
-          take.run(o.owner, o.now + o.leaseMs, o.now, id);
-          return this.read(id)!;
-        });
-      }),
-    );
-  }
-
-  async settle(id: string, owner: string, s: Settlement): Promise<Delivery> {
-    return this.guard(() =>
-      this.transaction(() => {
-        const current = this.read(id);
-        if (!current) throw new DeliveryNotFoundError(id);
-        if (current.state !== 'delivering' || current.owner !== owner) throw new LeaseLostError(id, owner);
-        const attempts = current.attempts + (s.attempt ? 1 : 0);
-        if (s.attempt) this.log(id, { at: s.at, event: 'attempt', sidecar: owner, attempt: attempts, ...s.attempt });
-        const next = s.next;
-        const error = next.state === 'delivered' ? undefined : next.error;
-        const ended = next.state !== 'queued';
-        const event: HistoryEvent = next.state === 'queued' ? (s.attempt ? 'retry' : 'released') : next.state;
-        this.log(id, { at: s.at, event, sidecar: owner, ...(next.state === 'dead' && { outcome: next.reason }) });
-        const response = s.response;
-        this.stmt(
-          `UPDATE deliveries SET state = ?, updated_at = ?, next_attempt_at = ?, attempts = ?, last_error = COALESCE(?, last_error),
-             response_status = COALESCE(?, response_status), response_headers = COALESCE(?, response_headers),
-             response_body = CASE WHEN ? THEN ? ELSE response_body END, response_truncated = COALESCE(?, response_truncated),
-             ended_at = ?, dead_reason = ?, owner = NULL, lease_until = NULL,
-             callback_state = CASE WHEN ? AND callback_url IS NOT NULL THEN 'pending' ELSE callback_state END,
-             callback_next_at = CASE WHEN ? AND callback_url IS NOT NULL THEN ? ELSE callback_next_at END
-           WHERE id = ?`,
-        ).run(
-          next.state,
-          s.at,
-          next.state === 'queued' ? next.at : current.nextAttemptAt,
-          attempts,
-          error ?? null,
-          response?.status ?? null,
-          response ? JSON.stringify(response.headers) : null,
-          response ? 1 : 0,
-          response?.body ?? null,
-          response ? Number(response.truncated) : null,
-          ended ? s.at : null,
-          next.state === 'dead' ? next.reason : null,
-          ended ? 1 : 0,
-          ended ? 1 : 0,
-          s.at,
-          id,
-        );
-        return this.read(id)!;
-      }),
-    );
-  }
-
-  async replay(id: string, o: { readonly now: number; readonly sidecar: string }): Promise<Delivery> {
-    return this.guard(() =>
-      this.transaction(() => {
-        const current = this.read(id);
-        if (!current) throw new DeliveryNotFoundError(id);
-        if (current.endedAt === undefined) throw new DeliveryNotReplayableError(`delivery ${id} is ${current.state}, not ended`);
-        if (this.stmt('SELECT bodies_dropped FROM deliveries WHERE id = ?').get(id)!.bodies_dropped === 1) {
-          throw new DeliveryNotReplayableError(`delivery ${id} ended too long ago: its request body was dropped (delivery.retain)`);
-        }
-        // It gets as long again as it had the first time.
-        const expiresAt = o.now + (current.expiresAt - current.createdAt);
-        this.stmt(
-          `UPDATE deliveries SET state = 'queued', updated_at = ?, next_attempt_at = ?, expires_at = ?, ended_at = NULL, dead_reason = NULL,
-             callback_state = NULL, callback_attempts = 0, callback_next_at = NULL, callback_owner = NULL, callback_lease_until = NULL
-           WHERE id = ?`,
-        ).run(o.now, o.now, expiresAt, id);
-        this.stmt('INSERT OR REPLACE INTO idempotency_keys (integration, key, id) VALUES (?, ?, ?)').run(current.integration, current.idempotencyKey, id);
-        this.log(id, { at: o.now, event: 'replayed', sidecar: o.sidecar });
-        return this.read(id)!;
-      }),
-    );
-  }
-
-  async purge(filter: PurgeFilter): Promise<number> {
-    return this.guard(() =>
-      this.transaction(() => {
-        const params: SQLInputValue[] = [filter.state, filter.endedBefore];
-        let sql = 'SELECT id, integration, idempotency_key FROM deliveries WHERE state = ? AND ended_at < ?';
-        if (filter.integration !== undefined) {
-          sql += ' AND integration = ?';
-          params.push(filter.integration);
-        }
-        const rows = this.db.prepare(sql).all(...params) as { id: string; integration: string; idempotency_key: string }[];
-        for (const row of rows) {
-          this.stmt('DELETE FROM history WHERE delivery_id = ?').run(row.id);
-          this.stmt('DELETE FROM idempotency_keys WHERE integration = ? AND key = ? AND id = ?').run(row.integration, row.idempotency_key, row.id);
-          this.stmt('DELETE FROM deliveries WHERE id = ?').run(row.id);
-        }
-        return rows.length;
-      }),
-    );
-  }
-
-  async compact(integration: string, endedBefore: number): Promise<number> {
-    return this.guard(() => {
-      const result = this.stmt(
-        `UPDATE deliveries SET body = NULL, response_body = NULL, bodies_dropped = 1
-         WHERE integration = ? AND ended_at < ? AND bodies_dropped = 0`,
-      ).run(integration, endedBefore);
-      return Number(result.changes);
+  /** The thread, started now if it is not running (first use, or it died). */
+  private start(): Worker {
+    if (this.thread !== undefined) return this.thread;
+    const thread = new Worker(THREAD, { workerData: { path: this.path, options: this.options } });
+    thread.unref();
+    thread.on('message', (replies: Reply[]) => {
+      for (const reply of replies) {
+        const waiting = this.waiting.get(reply.id);
+        if (waiting === undefined) continue;
+        this.waiting.delete(reply.id);
+        if ('error' in reply) waiting.reject(fromWire(reply.error));
+        else waiting.resolve(revive(reply.value));
+      }
+      if (this.waiting.size === 0) thread.unref();
     });
+    // Whatever ended the thread, what it still owed failed: nothing unanswered was acknowledged.
+    const ended = (error?: Error) => {
+      if (this.thread !== thread) return;
+      this.thread = undefined;
+      const failure = new StoreUnavailableError(`the delivery store ${this.path} stopped${error ? `: ${error.message}` : ''}`, { cause: error });
+      for (const waiting of this.waiting.values()) waiting.reject(failure);
+      this.waiting.clear();
+    };
+    thread.on('error', ended);
+    thread.on('exit', () => ended());
+    this.thread = thread;
+    return thread;
   }
-
-  async stats(integration: string): Promise<BacklogStats> {
-    return this.guard(() => {
-      const live = this.stmt(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE integration = ? AND ${LIVE}`).get(integration) as {
-        n: number;
-        oldest: number | null;
-      };
-      const dead = this.stmt("SELECT COUNT(*) AS n FROM deliveries WHERE integration = ? AND state = 'dead'").get(integration) as { n: number };
-      return { backlog: live.n, oldestCreatedAt: live.oldest ?? undefined, dead: dead.n };
-    });
-  }
-
-  async nextDueAt(integration: string): Promise<number | undefined> {
-    return this.guard(() => {
-      const row = this.stmt(
-        `SELECT MIN(CASE state WHEN 'queued' THEN next_attempt_at ELSE lease_until END) AS at FROM deliveries WHERE integration = ? AND ${LIVE}`,
-      ).get(integration) as { at: number | null };
-      return row.at ?? undefined;
-    });
-  }
-
-  async claimCallbacks(integration: string, o: ClaimOptions): Promise<Delivery[]> {
-    return this.guard(() =>
-      this.transaction(() => {
-        const rows = this.stmt(
-          `SELECT id FROM deliveries WHERE integration = ? AND callback_state = 'pending' AND callback_next_at <= ?
-             AND (callback_lease_until IS NULL OR callback_lease_until <= ?)
-           ORDER BY seq LIMIT ?`,
-        ).all(integration, o.now, o.now, o.limit) as { id: string }[];
-        const take = this.stmt('UPDATE deliveries SET callback_owner = ?, callback_lease_until = ? WHERE id = ?');
-        return rows.map(({ id }) => {
-          take.run(o.owner, o.now + o.leaseMs, id);
-          return this.read(id)!;
-        });
-      }),
-    );
-  }
-
-  async settleCallback(id: string, owner: string, s: CallbackSettlement): Promise<Delivery> {
-    return this.guard(() =>
-      this.transaction(() => {
-        const row = this.stmt('SELECT callback_owner, callback_state, callback_attempts FROM deliveries WHERE id = ?').get(id) as
-          | { callback_owner: string | null; callback_state: string | null; callback_attempts: number }
-          | undefined;
-        if (!row) throw new DeliveryNotFoundError(id);
-        if (row.callback_state !== 'pending' || row.callback_owner !== owner) throw new LeaseLostError(id, owner);
-        const attempts = row.callback_attempts + 1;
-        this.log(id, { at: s.at, event: 'callback', sidecar: owner, attempt: attempts, outcome: s.outcome, durationMs: s.durationMs });
-        this.stmt(
-          `UPDATE deliveries SET callback_state = ?, callback_attempts = ?, callback_next_at = ?, callback_owner = NULL,
-             callback_lease_until = NULL, updated_at = ? WHERE id = ?`,
-        ).run(s.next.state, attempts, s.next.state === 'pending' ? s.next.at : null, s.at, id);
-        return this.read(id)!;
-      }),
-    );
-  }
-
-  async close(): Promise<void> {
-    // Submissions already promised an answer get it before the database goes.
-    if (this.pending.length > 0) this.flush();
-    if (this.db.isOpen) this.db.close();
-  }
-
-  private read(id: string): Delivery | undefined {
-    const row = this.stmt('SELECT * FROM deliveries WHERE id = ?').get(id) as Row | undefined;
-    return row && toDelivery(row);
-  }
-
-  private log(id: string, entry: HistoryEntry): void {
-    this.stmt('INSERT INTO history (delivery_id, at, event, sidecar, attempt, outcome, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      id,
-      entry.at,
-      entry.event,
-      entry.sidecar,
-      entry.attempt ?? null,
-      entry.outcome ?? null,
-      entry.durationMs === undefined ? null : Math.round(entry.durationMs),
-    );
-  }
-
-  private stmt(sql: string): StatementSync {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  /** BEGIN IMMEDIATE takes the write lock up front, so two writers queue instead of failing mid-way. */
-  private transaction<T>(body: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = body();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw error;
-    }
-  }
-
-  /** Our own typed errors pass; anything SQLite throws means the store is unavailable. */
-  private guard<T>(body: () => T): T {
-    try {
-      return body();
-    } catch (error) {
-      if (OWN_ERRORS.some((type) => error instanceof type)) throw error;
-      throw unavailable('the delivery store could not be read or written', error);
-    }
-  }
-}
-
-function unavailable(message: string, cause: unknown): StoreUnavailableError {
-  return new StoreUnavailableError(`${message}: ${(cause as Error).message}`, { cause });
-}
-
-const blob = (value: unknown): Buffer | null =>
-  value === null || value === undefined ? null : Buffer.from((value as Uint8Array).buffer, (value as Uint8Array).byteOffset, (value as Uint8Array).byteLength);
-
-function toDelivery(r: Row): Delivery {
-  const response: StoredResponse | undefined =
-    r.response_status === null
-      ? undefined
-      : {
-          status: r.response_status as number,
-          headers: JSON.parse(r.response_headers as string) as Record<string, string>,
-          body: blob(r.response_body),
-          truncated: r.response_truncated === 1,
-        };
-  return {
-    id: r.id as string,
-    integration: r.integration as string,
-    idempotencyKey: r.idempotency_key as string,
-    ...(r.ordering_key !== null && { orderingKey: r.ordering_key as string }),
-    request: {
-      method: r.method as string,
-      path: r.path as string,
-      headers: JSON.parse(r.headers as string) as [string, string][],
-      body: blob(r.body),
-    },
-    ...(r.callback_url !== null && { callbackUrl: r.callback_url as string }),
-    expiresAt: r.expires_at as number,
-    state: r.state as Delivery['state'],
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    nextAttemptAt: r.next_attempt_at as number,
-    attempts: r.attempts as number,
-    ...(r.last_error !== null && { lastError: r.last_error as string }),
-    ...(response && { response }),
-    ...(r.ended_at !== null && { endedAt: r.ended_at as number }),
-    ...(r.dead_reason !== null && { deadReason: r.dead_reason as Delivery['deadReason'] & string }),
-    ...(r.owner !== null && { owner: r.owner as string, leaseUntil: r.lease_until as number }),
-    ...(r.callback_state !== null && {
-      callback: {
-        state: r.callback_state as NonNullable<Delivery['callback']>['state'],
-        attempts: r.callback_attempts as number,
-        nextAt: (r.callback_next_at as number | null) ?? 0,
-      },
-    }),
-  };
-}
-
-function toHistory(r: Row): HistoryEntry {
-  return {
-    at: r.at as number,
-    event: r.event as HistoryEvent,
-    sidecar: r.sidecar as string,
-    ...(r.attempt !== null && { attempt: r.attempt as number }),
-    ...(r.outcome !== null && { outcome: r.outcome as string }),
-    ...(r.duration_ms !== null && { durationMs: r.duration_ms as number }),
-  };
 }

@@ -3,8 +3,10 @@
 // the sidecar acknowledged with 202 and owes the vendor until it ends `delivered` or `dead`.
 //
 // Times are milliseconds since the epoch and are always passed in (`now`), never read from a clock
-// inside the store, so every rule (due, expired, lease over) is decided by the caller's clock and the
-// contract suite can test them without sleeping.
+// inside the store, so the rules on due and expired deliveries are decided by the caller's clock and the
+// contract suite can test them without sleeping. A lease is the exception where several sidecars share
+// a store: Redis measures it as the idle time of the claimed entry on its own clock (XAUTOCLAIM), so
+// clocks that disagree between pods cannot end a live holder's lease early.
 
 export const DELIVERY_STATES = ['queued', 'delivering', 'delivered', 'dead'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
@@ -200,8 +202,8 @@ export interface DeliveryStore {
   /** Drops the request and response bodies of deliveries that ended before `endedBefore`; returns how many. */
   compact(integration: string, endedBefore: number): Promise<number>;
   stats(integration: string): Promise<BacklogStats>;
-  /** When the next delivery of `integration` becomes claimable, or undefined when none will. */
-  nextDueAt(integration: string): Promise<number | undefined>;
+  /** When, counted from `now`, the next delivery of `integration` becomes claimable; undefined when none will. */
+  nextDueAt(integration: string, now: number): Promise<number | undefined>;
   /** Like claim, for ended deliveries whose callback is pending and due. */
   claimCallbacks(integration: string, options: ClaimOptions): Promise<Delivery[]>;
   settleCallback(id: string, owner: string, settlement: CallbackSettlement): Promise<Delivery>;

@@ -123,11 +123,15 @@ export class Deliveries {
         if (lower === integration.idempotencyHeader) idempotencyKey = value;
         headers.push([name, value]);
       }
-      for (const [what, key] of [[integration.idempotencyHeader, idempotencyKey], [ORDERING_KEY_HEADER, orderingKey]] as const) {
-        if (key !== undefined && (key.length === 0 || key.length > MAX_KEY_LENGTH)) {
-          fail({ code: 'bad_request', message: `the ${what} header must be 1 to ${MAX_KEY_LENGTH} characters` });
-          return;
-        }
+      // A blank idempotency key gives the vendor nothing to deduplicate on, and a synchronous call
+      // does not count it as a key (headers.ts): refused here rather than stored as one.
+      if (idempotencyKey !== undefined && (idempotencyKey.trim() === '' || idempotencyKey.length > MAX_KEY_LENGTH)) {
+        fail({ code: 'bad_request', message: `the ${integration.idempotencyHeader} header must be 1 to ${MAX_KEY_LENGTH} characters, not all of them whitespace` });
+        return;
+      }
+      if (orderingKey !== undefined && (orderingKey.length === 0 || orderingKey.length > MAX_KEY_LENGTH)) {
+        fail({ code: 'bad_request', message: `the ${ORDERING_KEY_HEADER} header must be 1 to ${MAX_KEY_LENGTH} characters` });
+        return;
       }
       const limit = this.options.limits.maxRequestBodyBytes;
       let body: Buffer | null;

@@ -162,7 +162,7 @@ export class DeliveryWorker {
     });
     for (const delivery of claimed) this.start(store, integration, delivery);
     if (claimed.length === limit) return 0;
-    const next = await store.nextDueAt(this.name);
+    const next = await store.nextDueAt(this.name, Date.now());
     return next === undefined ? POLL_MS : Math.min(POLL_MS, Math.max(0, next - Date.now()));
   }
 

@@ -1,5 +1,6 @@
 // The Redis store against the store contract on a real redis-server, plus what only Redis shows: a
-// server that stops answers store_unavailable, and what was acknowledged survives its restart.
+// lease is judged by the server's clock, not the claimer's; a server that stops answers
+// store_unavailable, and what was acknowledged survives its restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '@redis/client';
 import { RedisStore } from '../../src/delivery/redis-store.ts';
@@ -21,6 +22,31 @@ describeStoreContract('redis', async () => {
   await admin.flushAll();
   await admin.close();
   return { open: async () => new RedisStore(redis.url), destroy: async () => {} };
+});
+
+describe('RedisStore leases', () => {
+  it("are measured on the server: a sidecar whose clock runs an hour ahead takes over nothing before the holder's lease passed", async () => {
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await admin.flushAll();
+    await admin.close();
+    const store = new RedisStore(redis.url);
+    const hour = 3_600_000;
+    try {
+      const id = 'held';
+      await store.submit(
+        { id, integration: 'invoicing', idempotencyKey: id, request: { method: 'POST', path: '/v1/x', headers: [], body: null }, expiresAt: Date.now() + 2 * hour },
+        { now: Date.now(), maxBacklog: 10, sidecar: 't' },
+      );
+      const claim = (owner: string, now: number) => store.claim('invoicing', { owner, now, limit: 10, leaseMs: 500 });
+      expect((await claim('holder', Date.now())).map((d) => d.id)).toEqual([id]);
+      expect(await claim('ahead', Date.now() + hour)).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect((await claim('ahead', Date.now() + hour)).map((d) => d.owner)).toEqual(['ahead']);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('RedisStore when the server goes away', () => {

@@ -103,7 +103,7 @@ async function member(pod: string, integration = INTEGRATION, spec: object = SPE
       `--report-token-file=${tokenFile}`,
       `--report-interval=${HEARTBEAT_S}s`,
     ],
-    { BREAKWATER_REPORT_CA: ca },
+    { env: { BREAKWATER_REPORT_CA: ca } },
   );
   const m = { pod, spec: created, vendor: v, sidecar };
   list.push(m);

@@ -43,6 +43,8 @@ describe('durable delivery', () => {
       { deliveryStore: `sqlite:${join(dir, 'deliveries.sqlite')}` },
       secrets,
     );
+    // The store's thread has booted (a 404 comes from the store), so a short maxAge counts from there.
+    expect((await h.call('/_breakwater/deliveries/warm-up')).status).toBe(404);
     return h;
   };
   const status = async (id: string): Promise<Json> => (await h!.call(`/_breakwater/deliveries/${id}`)).json();
@@ -111,6 +113,26 @@ describe('durable delivery', () => {
     expect(third.status).toBe(200);
     expect(third.json()).toMatchObject({ delivery: id, state: 'delivered' });
     expect(vendor.requests.map((r) => r.headers['idempotency-key'])).toEqual(['inv-2026-0042']);
+  });
+
+  // Node drops the spaces and tabs around a header value; a no-break space (Latin-1 A0) it keeps, and
+  // String.prototype.trim, which decides whether a synchronous call carries a key, counts it as blank.
+  it.each([
+    ['empty', ''],
+    ['blank', '   '],
+    ['a no-break space alone', '\u00a0'],
+    ['no-break spaces around a tab', '\u00a0\t\u00a0'],
+  ])('refuses a respond-async call whose Idempotency-Key is %s with 400, and stores nothing', async (_, key) => {
+    await start();
+    const reply = await h!.call('/invoicing/v1/invoices', { method: 'POST', headers: { ...ASYNC, 'idempotency-key': key }, body: '{}' });
+    expect(reply.status).toBe(400);
+    expect(reply.json()).toEqual({
+      error: 'bad_request',
+      integration: 'invoicing',
+      message: 'the idempotency-key header must be 1 to 256 characters, not all of them whitespace',
+    });
+    expect(await h!.call('/_breakwater/deliveries/x')).toMatchObject({ status: 404 });
+    expect(vendor.requests).toHaveLength(0);
   });
 
   it('retries what retryOn names with the same key until the vendor takes it, recording every attempt in order', async () => {

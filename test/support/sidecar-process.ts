@@ -13,9 +13,17 @@ export interface SidecarProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Spawns the sidecar; resolves once it logs its bound addresses, rejects if it exits first. */
-export function spawnSidecar(args: string[], env: Record<string, string> = {}): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, [CLI, 'sidecar', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/**
+ * Spawns the sidecar; resolves once it logs its bound addresses, rejects if it exits first. `env` is
+ * added to this process's; `uid` and `gid` run it as another user (the caller must be root): file
+ * permissions do not bind root.
+ */
+export function spawnSidecar(
+  args: string[],
+  options: { readonly env?: Record<string, string>; readonly uid?: number; readonly gid?: number } = {},
+): Promise<SidecarProcess> {
+  const { env = {}, ...user } = options;
+  const child = spawn(process.execPath, [CLI, 'sidecar', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...user });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

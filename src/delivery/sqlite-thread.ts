@@ -1,0 +1,40 @@
+// The thread that owns the `sqlite:` store's database, so the sidecar's event loop never waits for a
+// disk: SQLite's fsync blocks this thread only. Operations that arrive while it is busy are run
+// together in one transaction once it is free (group commit): one fsync makes the lot durable,
+// and each is answered only after that commit.
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteDatabase, type SqliteOperation, type SqliteStoreOptions } from './sqlite-database.ts';
+import { toWire, type Reply, type Request } from './sqlite-wire.ts';
+
+const READS: ReadonlySet<SqliteOperation> = new Set(['get', 'history', 'list', 'stats', 'nextDueAt']);
+
+const { path, options } = workerData as { path: string; options: SqliteStoreOptions };
+const port = parentPort!;
+const db = new SqliteDatabase(path, options);
+let queue: Request[] = [];
+let scheduled = false;
+
+port.on('message', (requests: Request[]) => {
+  queue.push(...requests);
+  if (scheduled) return;
+  scheduled = true;
+  // After every message already waiting has been queued.
+  setImmediate(flush);
+});
+
+function flush(): void {
+  scheduled = false;
+  const batch = queue;
+  queue = [];
+  const operations = batch.filter((r) => r.op !== 'close');
+  const outcomes = db.group(
+    operations.map((r) => () => (db[r.op as SqliteOperation] as (...args: unknown[]) => unknown).apply(db, [...r.args])),
+    operations.some((r) => !READS.has(r.op as SqliteOperation)),
+  );
+  port.postMessage(operations.map((r, i): Reply => ({ id: r.id, ...toWire(outcomes[i]) })));
+  const close = batch.find((r) => r.op === 'close');
+  if (close === undefined) return;
+  db.close();
+  port.postMessage([{ id: close.id, value: undefined }] satisfies Reply[]);
+  port.close();
+}
