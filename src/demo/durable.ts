@@ -97,10 +97,12 @@ export async function runDurableScene(options: DurableSceneOptions): Promise<voi
       if (backlog === 0) break;
     }
     const accepted = sent.filter((s) => s.status === 202).length;
-    const twice = [...vendor.processed.values()].filter((n) => n > 1).length;
     const dead = await metric(undefined, 'dead_letters');
     options.out(`\nSummary: ${sent.length} orders sent, ${accepted} accepted (202), ${sent.length - accepted} not accepted`);
-    options.out(`  the vendor took ${vendor.processed.size} distinct orders, ${twice} of them twice; ${dead} dead letters (refused by the vendor):\n`);
+    options.out(
+      `  the vendor took ${vendor.processed.size} distinct orders, ${vendor.unkeyed} without an Idempotency-Key; ` +
+        `${vendor.repeats} repeated attempts carried a key it had processed and were not processed again; ${dead} dead letters (refused by the vendor):\n`,
+    );
     options.out(await deadLetters(options.cli, store));
   } finally {
     await dispatcher.close();

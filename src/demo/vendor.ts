@@ -29,8 +29,16 @@ export interface Vendor {
   readonly url: string;
   /** Requests that reached the vendor, whatever it did with them. */
   calls: number;
-  /** Successful answers per Idempotency-Key: a key answered twice was processed twice. */
-  readonly processed: Map<string, number>;
+  /** Idempotency-Keys of the orders it processed. */
+  readonly processed: Set<string>;
+  /**
+   * Orders that came again with a key already processed, answered from the vendor's idempotency store
+   * without processing them again, as Stripe does: an attempt whose answer arrived after the sidecar's
+   * attempt timeout is sent again with the same key.
+   */
+  repeats: number;
+  /** Orders processed that carried no Idempotency-Key, so a repeat could not have been recognised. */
+  unkeyed: number;
   close(): Promise<void>;
 }
 
@@ -41,7 +49,7 @@ export async function startVendor(clock: PhaseClock): Promise<Vendor> {
   let quotaSecond = -1;
   let quotaUsed = 0;
   const hanging = new Set<ServerResponse>();
-  const vendor = { url: '', calls: 0, processed: new Map<string, number>(), close: async () => {} };
+  const vendor = { url: '', calls: 0, processed: new Set<string>(), repeats: 0, unkeyed: 0, close: async () => {} };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     vendor.calls++;
@@ -49,7 +57,9 @@ export async function startVendor(clock: PhaseClock): Promise<Vendor> {
     const key = req.headers['idempotency-key'];
     const ok = () => {
       if (res.destroyed) return;
-      if (typeof key === 'string') vendor.processed.set(key, (vendor.processed.get(key) ?? 0) + 1);
+      if (typeof key !== 'string') vendor.unkeyed++;
+      else if (vendor.processed.has(key)) vendor.repeats++;
+      else vendor.processed.add(key);
       answer(res, 200, { price: 42 });
     };
     if (req.url === REFUSED_PATH) return answer(res, 422, { error: 'invalid order' });
