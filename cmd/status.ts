@@ -1,8 +1,8 @@
 // `breakwater status` (also `kubectl breakwater status`, installed as kubectl-breakwater): every
-// ExternalIntegration with whether it is served, its breaker across the pods that report for it, their
-// error rate over the last minute, and the pods injected with it; a breaker in mode observe only counts,
-// and says so. Read from the resources' status and
-// the pods, with the user's own kubeconfig. Exit codes: 0 all healthy, 1 something is not (an
+// ExternalIntegration with whether it is served, its breaker across the pods that report for it (marked
+// where the integration is in mode observe: that breaker only counts), their error rate over the last
+// minute, and the pods injected with it. Read from the resources and the pods, with the user's own
+// kubeconfig. Exit codes: 0 all healthy, 1 something is not (an
 // integration not Ready, or a breaker open in any pod), 64 bad usage, 69 the API server could not be
 // reached or refused the request.
 import {

@@ -12,7 +12,7 @@ import { classifyError, isCertificateError } from './classify.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { nextStep, worthRetrying, type RetryContext } from './retry.ts';
-import type { Next, Stage, StartAttempt } from './stages.ts';
+import { describe, type Next, type Stage, type StartAttempt } from './stages.ts';
 
 /** What observe mode counts: each is something enforce mode would have done to the call. */
 export const OBSERVED_DECISIONS = ['retry', 'circuit_open', 'rate_limited', 'bulkhead_full', 'attempt_timeout', 'deadline_exceeded', 'fallback'] as const;
@@ -168,7 +168,7 @@ export function observeAttempt<Q extends PolicyRequest, R extends AttemptResult>
       response = await attempt.answer;
     } catch (error) {
       if (call.reason instanceof CallCancelledError) throw call.reason;
-      throw new UpstreamFailure(classifyError(error), error instanceof Error ? error.message : String(error), { cause: error, retryable: !isCertificateError(error) });
+      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
     } finally {
       call.inFlight = undefined;
     }

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExternalIntegrationSpec } from '../../src/api/schema.ts';
@@ -46,8 +47,16 @@ describe('observe mode', () => {
   beforeAll(async () => {
     vendor = await startUpstream();
     vendor.otherwise(byPath);
+    // A port nothing listens on any more: every connect is refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const refused = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
     const config = (mode: 'enforce' | 'observe') =>
-      docs(...Object.entries(SPECS).map(([name, spec]) => integration(name, { upstream: { url: vendor.url }, mode, ...spec })));
+      docs(
+        ...Object.entries(SPECS).map(([name, spec]) => integration(name, { upstream: { url: vendor.url }, mode, ...spec })),
+        integration('down', { upstream: { url: refused }, mode, retry: { maxAttempts: 2, ...FAST_RETRY }, fallback: { status: 200, body: 'stand-in' } }),
+      );
     enforce = await startHarness(config('enforce'));
     observe = await startHarness(config('observe'));
   });
@@ -140,6 +149,19 @@ describe('observe mode', () => {
     const exceeded = await metric(enforce, 'breakwater_requests_total{integration="deadline",method="GET",code_class="5xx",outcome="deadline_exceeded"}');
     expect(exceeded).toBe(1);
     expect(await observed('deadline', 'deadline_exceeded')).toBe(exceeded);
+  });
+
+  it('answers upstream_unreachable itself when no answer came, counting the retry and the fallback enforce mode would have had', async () => {
+    const e = await enforce.call('/down/x');
+    const o = await observe.call('/down/x');
+    expect({ status: e.status, text: e.text }).toEqual({ status: 200, text: 'stand-in' });
+    expect(o.status).toBe(502);
+    expect(o.json().error).toBe('upstream_unreachable');
+    expect(o.headers['x-breakwater-attempts']).toBe('1');
+    expect(await metric(enforce, 'breakwater_retries_total{integration="down"}')).toBe(1);
+    expect(await observed('down', 'retry')).toBe(1);
+    expect(await metric(enforce, 'breakwater_fallbacks_total{integration="down"}')).toBe(1);
+    expect(await observed('down', 'fallback')).toBe(1);
   });
 
   it('passes the vendor\'s headers through in observe mode', async () => {
