@@ -1,7 +1,8 @@
 // `breakwater status` (also `kubectl breakwater status`, installed as kubectl-breakwater): every
-// ExternalIntegration with whether it is served, its breaker across the pods that report for it, their
-// error rate over the last minute, and the pods injected with it. Read from the resources' status and
-// the pods, with the user's own kubeconfig. Exit codes: 0 all healthy, 1 something is not (an
+// ExternalIntegration with whether it is served, its breaker across the pods that report for it (marked
+// where the integration is in mode observe: that breaker only counts), their error rate over the last
+// minute, and the pods injected with it. Read from the resources and the pods, with the user's own
+// kubeconfig. Exit codes: 0 all healthy, 1 something is not (an
 // integration not Ready, or a breaker open in any pod), 64 bad usage, 69 the API server could not be
 // reached or refused the request.
 import {
@@ -13,7 +14,8 @@ import {
   PLURAL,
   VERSION,
 } from '../src/api/names.ts';
-import type { Condition, ExternalIntegrationStatus } from '../src/api/schema.ts';
+import { DEFAULTS } from '../src/api/defaults.ts';
+import type { Condition, ExternalIntegrationSpec, ExternalIntegrationStatus } from '../src/api/schema.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
@@ -40,6 +42,7 @@ function longFlags(argv: readonly string[]): string[] {
 
 interface Stored {
   metadata: { name: string; namespace: string };
+  spec?: Pick<ExternalIntegrationSpec, 'mode'>;
   status?: ExternalIntegrationStatus;
 }
 
@@ -52,6 +55,7 @@ interface StoredPod {
 export interface IntegrationHealth {
   readonly namespace: string;
   readonly name: string;
+  readonly mode: NonNullable<ExternalIntegrationSpec['mode']>;
   readonly ready: Condition['status'];
   readonly readyReason: string;
   readonly vendor: Condition['status'];
@@ -90,6 +94,7 @@ export function health(stored: Stored, pods: readonly StoredPod[]): IntegrationH
   return {
     namespace: stored.metadata.namespace,
     name: stored.metadata.name,
+    mode: stored.spec?.mode ?? DEFAULTS.mode,
     ready: ready?.status ?? 'Unknown',
     readyReason: ready?.reason ?? '',
     vendor: vendor?.status ?? 'Unknown',
@@ -105,6 +110,11 @@ export function health(stored: Stored, pods: readonly StoredPod[]): IntegrationH
 }
 
 function breaker(h: IntegrationHealth): string {
+  const state = circuit(h);
+  return h.mode === 'observe' ? `${state} (observe)` : state;
+}
+
+function circuit(h: IntegrationHealth): string {
   const { open, halfOpen, closed } = h.circuit;
   const total = open + halfOpen + closed;
   if (total === 0) return '-';

@@ -9,8 +9,11 @@ export const JITTER_MODES = ['full', 'none'] as const;
 export const WHEN_EXCEEDED = ['queue', 'reject'] as const;
 /** pod: each sidecar has the whole quota; fleet: the pods reporting for the integration share it. */
 export const RATE_LIMIT_SCOPES = ['pod', 'fleet'] as const;
+/** enforce: the policy acts on every call; observe: it only counts what it would have done. */
+export const POLICY_MODES = ['enforce', 'observe'] as const;
 
 export const DEFAULTS = {
+  mode: 'enforce' as (typeof POLICY_MODES)[number],
   timeouts: {
     /** TCP (and TLS) connect to the vendor. */
     connect: '2s',

@@ -1,6 +1,6 @@
 // A validated spec with every default filled in and every duration in milliseconds: what the policy
 // compiler and the sidecar consume, so neither reads the defaults table nor parses a duration.
-import { DEFAULTS, RETRY_BUDGET_WINDOW, type JITTER_MODES, type RATE_LIMIT_SCOPES, type WHEN_EXCEEDED } from './defaults.ts';
+import { DEFAULTS, RETRY_BUDGET_WINDOW, type JITTER_MODES, type POLICY_MODES, type RATE_LIMIT_SCOPES, type WHEN_EXCEEDED } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import type { ExternalIntegrationSpec } from './schema.ts';
 
@@ -10,6 +10,7 @@ export interface SecretKeyRef {
 }
 
 export interface ResolvedSpec {
+  readonly mode: (typeof POLICY_MODES)[number];
   readonly upstream: {
     readonly url: string;
     readonly tls?: { readonly serverName?: string; readonly caSecretRef?: SecretKeyRef; readonly insecureSkipVerify: boolean };
@@ -65,6 +66,7 @@ export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
   const cb = spec.circuitBreaker ?? {};
   const dr = DEFAULTS.retry;
   return {
+    mode: spec.mode ?? DEFAULTS.mode,
     upstream: {
       url: spec.upstream.url,
       ...(spec.upstream.tls && {

@@ -7,6 +7,7 @@ import {
   FAILURE_KINDS,
   HTTP_METHODS,
   JITTER_MODES,
+  POLICY_MODES,
   RATE_LIMIT_SCOPES,
   RETRY_BUDGET_WINDOW,
   WHEN_EXCEEDED,
@@ -518,9 +519,17 @@ const Delivery = Type.Object(
   },
 );
 
+const Mode = Type.Union(
+  POLICY_MODES.map((m) => Type.Literal(m)),
+  {
+    description: `enforce: the policy acts on every call. observe: every call goes to the vendor once, as a plain proxy with the credential added, and the sidecar only counts what the policy would have done (retried, failed fast on an open circuit, rate-limited, refused for a full bulkhead, timed out, answered with the fallback) in breakwater_observed_decisions_total, so a critical path can adopt the policy before it acts. Defaults to ${d.mode}.`,
+  },
+);
+
 export const ExternalIntegrationSpec = Type.Object(
   {
     upstream: Upstream,
+    mode: Type.Optional(Mode),
     timeouts: Type.Optional(Timeouts),
     retry: Type.Optional(Retry),
     circuitBreaker: Type.Optional(CircuitBreaker),

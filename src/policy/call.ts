@@ -3,6 +3,7 @@
 // answer, and any rate-limit or backoff wait, so one abort stops the vendor request and the retry loop
 // alike. The common call waits for nothing but the vendor, so it carries no AbortController: one is
 // made only for a wait that takes a signal.
+import type { SidecarErrorCode } from '../api/errors.ts';
 import type { AttemptReport, RetryStop } from './attempt-report.ts';
 import { CallCancelledError, DeadlineExceededError } from './errors.ts';
 
@@ -52,6 +53,8 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
   reason: Error | undefined = undefined;
   /** Why the retry stage sent no more attempts although the last outcome was worth retrying. */
   retryStop: RetryStop | undefined = undefined;
+  /** Observe mode: the error enforce mode would have answered instead of the vendor's outcome. */
+  wouldFail: SidecarErrorCode | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private timer: NodeJS.Timeout | undefined = undefined;
   /** The answer went out (or the call was aborted first): nothing more reaches the caller. */

@@ -346,3 +346,72 @@ describe('CompiledPolicy', () => {
     expect(refused).toBe(1);
   });
 });
+
+describe('CompiledPolicy in mode observe', () => {
+  beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  /** An attempt answered with `status` after `ms`. */
+  const after =
+    (ms: number, status: number): TestAttempt =>
+    () =>
+      new Promise((resolve) => {
+        setTimeout(() => void scripted([status]).attempt({ listen() {} }).then(resolve), ms);
+      });
+
+  function observing(spec: Partial<ExternalIntegrationSpec>) {
+    const { p, run } = policy({ mode: 'observe', ...spec });
+    const decisions: string[] = [];
+    p.onObserved((d) => decisions.push(d));
+    return { p, run, decisions };
+  }
+
+  it('hands over an answer later than perAttempt, as the timeout it would have been for the breaker', async () => {
+    const { p, run, decisions } = observing({
+      retry: { maxAttempts: 1 },
+      timeouts: { perAttempt: '50ms', total: '1s' },
+      circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '1h' },
+    });
+    const call = run(after(80, 200));
+    await vi.advanceTimersByTimeAsync(80);
+    expect((await call.answer).statusCode).toBe(200);
+    expect(decisions).toEqual(['attempt_timeout']);
+    expect(call.wouldFail).toBe('upstream_unreachable');
+    expect(p.breaker.state).toBe(CircuitState.Open);
+
+    const next = run(after(10, 200));
+    await vi.advanceTimersByTimeAsync(10);
+    expect((await next.answer).statusCode).toBe(200);
+    expect(next.attempts).toBe(1);
+    expect(decisions).toEqual(['attempt_timeout', 'circuit_open']);
+    expect(next.wouldFail).toBe('circuit_open');
+  });
+
+  it('counts the retry a late answer would have had, and keeps the answer', async () => {
+    const { run, decisions } = observing({ retry: { maxAttempts: 2 }, timeouts: { perAttempt: '50ms', total: '1s' } });
+    const call = run(after(80, 201));
+    await vi.advanceTimersByTimeAsync(80);
+    const answer = await call.answer;
+    expect(answer.statusCode).toBe(201);
+    expect(answer.discarded).toBe(false);
+    expect(decisions).toEqual(['attempt_timeout', 'retry']);
+    expect(call.wouldFail).toBeUndefined();
+  });
+
+  it('lets calls pass while a half-open probe is out, where enforce mode would hold them', async () => {
+    const { p, run, decisions } = observing({ retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '1s' } });
+    expect((await run(scripted([503]).attempt).answer).statusCode).toBe(503);
+    expect(p.breaker.state).toBe(CircuitState.Open);
+    await vi.advanceTimersByTimeAsync(1000);
+    const probe = run(after(100, 200));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(p.breaker.state).toBe(CircuitState.HalfOpen);
+    const passing = run(scripted([503]).attempt);
+    expect((await passing.answer).statusCode).toBe(503);
+    await vi.advanceTimersByTimeAsync(100);
+    expect((await probe.answer).statusCode).toBe(200);
+    // The passing call's 503 was not fed: the probe's success closed the circuit.
+    expect(p.breaker.state).toBe(CircuitState.Closed);
+    expect(decisions).toEqual([]);
+  });
+});

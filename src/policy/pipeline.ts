@@ -4,6 +4,8 @@
 // is not in the stack at all. The breaker sits inside the retry stage so every attempt counts. Two
 // stacks are composed: one with the retry stage, and one for a request that may not be sent twice,
 // with `once` in its place; `execute` picks one by the request's method, idempotency key and body.
+// With spec.mode observe, the stack is composed of observe.ts's stages instead, which count what each
+// stage would have done and send every call once; `execute` is the same either way.
 // Cockatiel keeps the breaker and the bulkhead, whose state machines it owns. Retry and the per-attempt
 // timeout are ours because of what they cost on every call: Cockatiel's timeout() derives an
 // AbortController from the call's signal and adds two abort listeners per attempt, and wrap() adds a
@@ -25,8 +27,9 @@ import { FailureMatcher } from './classify.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
 import { FailureRateBreaker } from './failure-rate-breaker.ts';
 import { IdempotencyRule } from './idempotency.ts';
+import { observeAttempt, observeBreaker, observeBulkhead, observeDeadline, observeRateLimit, observeRetry, type ObservedDecision } from './observe.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import { once, retry } from './retry.ts';
+import { once, retry, type RetryContext } from './retry.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { attemptTimeout, breaker, bulkhead, compose, deadline, rateLimit, type Next, type Stage, type StartAttempt } from './stages.ts';
 
@@ -40,6 +43,7 @@ export interface PolicyOptions {
 export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends AttemptResult = AttemptResult> {
   readonly spec: ResolvedSpec;
   readonly limiter: RateLimiter | undefined;
+  /** Enforce mode only: observe mode counts its calls in its own stage. */
   readonly bulkhead: BulkheadPolicy | undefined;
   readonly breaker: CircuitBreakerPolicy;
   readonly budget: RetryBudget;
@@ -48,8 +52,11 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
   readonly onRetry: Event<void>;
   /** Fires when the retry budget refuses a retry the call was worth. */
   readonly onBudgetRefused: Event<void>;
+  /** Observe mode: fires for each decision the policy would have taken. */
+  readonly onObserved: Event<ObservedDecision>;
   private readonly retryEmitter = new EventEmitter<void>();
   private readonly budgetEmitter = new EventEmitter<void>();
+  private readonly observedEmitter = new EventEmitter<ObservedDecision>();
   private readonly now: () => number;
   /** The stack with the retry stage, and the one for a request that may not be sent twice. */
   private readonly retrying: Next<Q, R>;
@@ -63,10 +70,11 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
     const random = options.random ?? Math.random;
     this.onRetry = this.retryEmitter.addListener;
     this.onBudgetRefused = this.budgetEmitter.addListener;
+    this.onObserved = this.observedEmitter.addListener;
     const { retry: retrySpec, circuitBreaker: cb } = spec;
 
     this.limiter = spec.rateLimit && new RateLimiter({ ...spec.rateLimit, now: this.now });
-    this.bulkhead = spec.bulkhead && cockatielBulkhead(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued);
+    this.bulkhead = spec.bulkhead && spec.mode === 'enforce' ? cockatielBulkhead(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued) : undefined;
     this.budget = new RetryBudget({ ...retrySpec.budget, now: this.now });
     this.idempotency = new IdempotencyRule(retrySpec.methods, retrySpec.idempotencyHeader);
     const retryOn = new FailureMatcher(retrySpec.retryOn);
@@ -100,19 +108,34 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
       this.openedAt = Date.now();
     });
 
-    const retryStage: Stage<Q, R> =
-      retrySpec.maxAttempts > 1
-        ? retry({
-            retry: retrySpec,
-            retryOn,
-            budget: this.budget,
-            breaker: this.breaker,
-            now: this.now,
-            random,
-            onRetry: () => this.retryEmitter.emit(),
-            onBudgetRefused: () => this.budgetEmitter.emit(),
-          })
-        : once(retryOn, 'attempts');
+    const retryContext: RetryContext = {
+      retry: retrySpec,
+      retryOn,
+      budget: this.budget,
+      breaker: this.breaker,
+      now: this.now,
+      random,
+      onRetry: () => this.retryEmitter.emit(),
+      onBudgetRefused: () => this.budgetEmitter.emit(),
+    };
+    if (spec.mode === 'observe') {
+      const observe = (decision: ObservedDecision) => this.observedEmitter.emit(decision);
+      const stack = (stages: Stage<Q, R>[]): Next<Q, R> =>
+        compose(
+          [
+            observeDeadline(spec.timeouts, this.now, observe),
+            ...(this.limiter ? [observeRateLimit<Q, R>(this.limiter, observe)] : []),
+            ...(spec.bulkhead ? [observeBulkhead<Q, R>(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued, observe)] : []),
+            ...stages,
+            observeBreaker(this.breaker, observe),
+          ],
+          observeAttempt(spec.timeouts.perAttemptMs, this.now, start, observe),
+        );
+      this.retrying = stack(retrySpec.maxAttempts > 1 ? [observeRetry(retryContext, observe)] : []);
+      this.single = stack([]);
+      return;
+    }
+    const retryStage: Stage<Q, R> = retrySpec.maxAttempts > 1 ? retry(retryContext) : once(retryOn, 'attempts');
     const stack = (stage: Stage<Q, R>): Next<Q, R> =>
       compose(
         [

@@ -22,6 +22,19 @@ describe('RateLimiter', () => {
     expect(l.available).toBe(2);
   });
 
+  it('takes without waiting what acquire would take, reserving the tokens it would wait for', () => {
+    const l = limiter('queue', 150);
+    expect([l.take(), l.take()]).toEqual([true, true]);
+    // acquire would wait 100 ms, then 200 ms (beyond maxQueueWait): one reserved, one refused.
+    expect(l.take()).toBe(true);
+    expect(l.available).toBe(-1);
+    expect(l.take()).toBe(false);
+    expect(l.available).toBe(-1);
+    expect(() => l.acquire()).toThrow(RateLimitedError);
+    const r = limiter('reject');
+    expect([r.take(), r.take(), r.take()]).toEqual([true, true, false]);
+  });
+
   it('keeps a share of its rate and burst, and gets the whole back', () => {
     const l = new RateLimiter({ requests: 30, perMs: 1000, burst: 6, whenExceeded: 'reject', maxQueueWaitMs: 0, now: Date.now });
     l.setShare(1 / 3);

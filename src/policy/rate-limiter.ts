@@ -73,6 +73,20 @@ export class RateLimiter {
     return this.wait(waitMs, waiter?.signal);
   }
 
+  /**
+   * Takes a token as `acquire` would (reserving one it would wait for), without waiting; false where
+   * `acquire` would throw RateLimitedError, and then nothing is taken.
+   */
+  take(): boolean {
+    this.refill();
+    if (this.tokens < 1) {
+      const waitMs = (1 - this.tokens) / this.perMsRate;
+      if (!this.queue || waitMs > this.maxQueueWaitMs) return false;
+    }
+    this.tokens -= 1;
+    return true;
+  }
+
   private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     try {
       await delay(ms, signal);

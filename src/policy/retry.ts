@@ -52,6 +52,7 @@ export function retry<Q extends PolicyRequest, R extends AttemptResult>(context:
       const step = nextStep(context, call, sent, response);
       call.request.onAttempt?.(report(call, response, failure, step));
       if (typeof step === 'number') {
+        response?.discard();
         context.onRetry();
         if (step > 0) await delay(step, call.signal);
         continue;
@@ -85,15 +86,15 @@ export function once<Q extends PolicyRequest, R extends AttemptResult>(retryOn: 
   };
 }
 
-function worthRetrying(retryOn: FailureMatcher, failure: UpstreamFailure): boolean {
+export function worthRetrying(retryOn: FailureMatcher, failure: UpstreamFailure): boolean {
   return failure.retryable && retryOn.matchesKind(failure.kind);
 }
 
 /**
  * The wait before the next attempt, or why there is none and this attempt's outcome is the answer.
- * A response it lets go to a retry is discarded.
+ * A wait spends a retry of the budget.
  */
-function nextStep(context: RetryContext, call: Call, sent: number, response: AttemptResult | undefined): number | RetryStop {
+export function nextStep(context: RetryContext, call: Call, sent: number, response: AttemptResult | undefined): number | RetryStop {
   const retry = context.retry;
   if (sent >= retry.maxAttempts) return 'attempts';
   if (call.reason) return call.reason instanceof DeadlineExceededError ? 'deadline' : 'cancelled';
@@ -108,7 +109,6 @@ function nextStep(context: RetryContext, call: Call, sent: number, response: Att
   // A retry that could not start before the deadline only turns an answer into deadline_exceeded.
   if (now + waitMs >= call.deadlineAt) return 'deadline';
   if (!context.budget.tryRetry()) return 'budget';
-  response?.discard();
   return waitMs;
 }
 

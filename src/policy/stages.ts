@@ -91,7 +91,8 @@ function timeOut(call: { timeOutAttempt(ms: number): void }, ms: number): void {
   call.timeOutAttempt(ms);
 }
 
-function describe(error: unknown): string {
+/** An upstream client's error for a message: its code, where it has one, and what it says. */
+export function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' ? `${code}: ${error.message}` : error.message;

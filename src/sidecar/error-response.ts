@@ -24,6 +24,11 @@ export interface SidecarError {
  */
 const FALLBACK_REPLACES: ReadonlySet<SidecarErrorCode> = new Set(['circuit_open', 'upstream_unreachable', 'deadline_exceeded']);
 
+/** The fallback, where configured, would answer a call that failed with `code`. */
+export function fallbackReplaces(code: SidecarErrorCode): boolean {
+  return FALLBACK_REPLACES.has(code);
+}
+
 /** An integration's fallback response, built once per config load. */
 export interface PreparedFallback {
   readonly status: number;

@@ -11,7 +11,7 @@ import { readBody, RequestTooLargeError, type BodyLimits } from './body.ts';
 import { CredentialsUnavailableError } from './credentials.ts';
 import { outboundHeaders } from './headers.ts';
 import type { Integration } from './integration.ts';
-import { rescue } from './rescue.ts';
+import { observedFallback, rescue } from './rescue.ts';
 import type { Outbound, UpstreamResponse } from './upstream-response.ts';
 
 export interface ForwardContext {
@@ -128,11 +128,12 @@ export async function forward(
     try {
       response = await call.answer;
     } catch (error) {
-      ex.outcome = rescue(res, error, integration, call.attempts);
+      ex.outcome = rescue(res, error, integration, call.attempts, call.wouldFail);
       if (ex.outcome !== 'cancelled') ex.headersAt = performance.now();
       return;
     }
     ex.outcome = 'upstream';
+    if (integration.observing) observedFallback(integration, call.wouldFail);
     ex.upstream = response;
     ex.headersAt = performance.now();
     // The caller may have left in the ticks since the headers came; its close handler has already run.

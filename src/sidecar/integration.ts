@@ -48,6 +48,8 @@ export class Integration implements HeaderRules {
   readonly upstream: Upstream;
   readonly metrics: IntegrationMetrics;
   readonly logger: Logger;
+  /** spec.mode observe: calls pass through, and the policy only counts what it would have done. */
+  readonly observing: boolean;
   /** Attempts are logged one by one (`--log-level debug`). */
   readonly logsAttempts: boolean;
   readonly idempotencyHeader: string;
@@ -61,13 +63,15 @@ export class Integration implements HeaderRules {
     this.name = doc.metadata.name;
     this.key = key;
     this.spec = resolveSpec(doc.spec);
+    this.observing = this.spec.mode === 'observe';
     this.logger = context.logger.child({ integration: this.name });
     this.logsAttempts = this.logger.isLevelEnabled('debug');
     this.policy = new CompiledPolicy(this.spec, sendAttempt, context.policy);
     this.upstream = new Upstream(this.spec, {
       secretsDir: context.secretsDir,
       secretPollMs: context.secretPollMs,
-      maxConnections: this.spec.bulkhead?.maxConcurrent ?? context.maxConnectionsPerUpstream,
+      // In observe mode the bulkhead only counts: a pool its size would still make calls wait.
+      maxConnections: this.spec.bulkhead && !this.observing ? this.spec.bulkhead.maxConcurrent : context.maxConnectionsPerUpstream,
       logger: this.logger,
     });
     this.idempotencyHeader = this.policy.idempotency.header;
@@ -88,6 +92,7 @@ export class Integration implements HeaderRules {
       }),
       this.policy.onRetry(() => m.retries.inc(labels)),
       this.policy.onBudgetRefused(() => this.metrics.retryBudgetExhausted()),
+      this.policy.onObserved((decision) => this.metrics.observed(decision)),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
   }

@@ -3,6 +3,7 @@
 // integration retired by a reload takes its series with it.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { HTTP_METHODS } from '../api/defaults.ts';
+import { OBSERVED_DECISIONS, type ObservedDecision } from '../policy/observe.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 
@@ -28,6 +29,7 @@ export class SidecarMetrics {
   readonly rateLimited: Counter<'integration'>;
   readonly bulkheadRejected: Counter<'integration'>;
   readonly fallbacks: Counter<'integration'>;
+  readonly observedDecisions: Counter<'integration' | 'decision'>;
   readonly configReloads: Counter<'result'>;
   readonly unknownIntegration: Counter;
   readonly delivery: DeliveryMetrics;
@@ -83,6 +85,12 @@ export class SidecarMetrics {
     this.rateLimited = new Counter({ name: `${p}rate_limited_total`, help: 'Calls rejected by the rate limiter.', labelNames: ['integration'], registers });
     this.bulkheadRejected = new Counter({ name: `${p}bulkhead_rejected_total`, help: 'Calls rejected by a full bulkhead.', labelNames: ['integration'], registers });
     this.fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Fallback responses served.', labelNames: ['integration'], registers });
+    this.observedDecisions = new Counter({
+      name: `${p}observed_decisions_total`,
+      help: `Integrations in mode observe: what the policy would have done and did not, by decision (${OBSERVED_DECISIONS.join(', ')}). Each compares with what enforce mode counts: retries_total, requests_total by outcome (circuit_open, deadline_exceeded, upstream_unreachable), rate_limited_total, bulkhead_rejected_total, fallbacks_total.`,
+      labelNames: ['integration', 'decision'],
+      registers,
+    });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config loads, by result.', labelNames: ['result'], registers });
     // No label for the name: it comes from the caller, so its values would be unbounded.
     this.unknownIntegration = new Counter({
@@ -111,6 +119,7 @@ export class IntegrationMetrics {
   private removed = false;
   private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly durationChildren = new Map<string, { observe(seconds: number): void }>();
+  private readonly observedChildren = new Map<ObservedDecision, { inc(): void }>();
   private readonly attemptChildren: { response?: { observe(seconds: number): void }; error?: { observe(seconds: number): void } } = {};
 
   constructor(metrics: SidecarMetrics, name: string) {
@@ -152,6 +161,16 @@ export class IntegrationMetrics {
     this.metrics.retryBudgetExhausted.inc({ integration: this.name });
   }
 
+  observed(decision: ObservedDecision): void {
+    if (this.removed) return;
+    let child = this.observedChildren.get(decision);
+    if (child === undefined) {
+      child = this.metrics.observedDecisions.labels(this.name, decision);
+      this.observedChildren.set(decision, child);
+    }
+    child.inc();
+  }
+
   attempt(outcome: 'response' | 'error', seconds: number): void {
     if (this.removed) return;
     (this.attemptChildren[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
@@ -166,6 +185,7 @@ export class IntegrationMetrics {
     }
     for (const outcome of this.durationChildren.keys()) m.requestDuration.remove(this.name, outcome);
     for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
+    for (const decision of this.observedChildren.keys()) m.observedDecisions.remove(this.name, decision);
     for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);
     for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
   }

@@ -6,24 +6,36 @@ import { isBrokenCircuitError, isBulkheadRejectedError } from 'cockatiel';
 import { CallCancelledError, DeadlineExceededError, RateLimitedError, UpstreamFailure } from '../policy/errors.ts';
 import { RequestTooLargeError } from './body.ts';
 import { CredentialsUnavailableError } from './credentials.ts';
-import { toErrorResponse, type SidecarError } from './error-response.ts';
+import type { SidecarErrorCode } from '../api/errors.ts';
+import { fallbackReplaces, toErrorResponse, type SidecarError } from './error-response.ts';
 import type { Integration } from './integration.ts';
 
 /**
  * Answers `res` for `error` after `attempts` attempts and returns the call's outcome label: `fallback`,
- * the error code, or `cancelled` (the caller left, so nothing is written).
+ * the error code, or `cancelled` (the caller left, so nothing is written). In observe mode the error
+ * itself is answered, and the fallback that would have stood in for it (or for `wouldFail`, the error
+ * enforce mode would have answered) is counted.
  */
-export function rescue(res: ServerResponse, error: unknown, integration: Integration, attempts: number): string {
+export function rescue(res: ServerResponse, error: unknown, integration: Integration, attempts: number, wouldFail?: SidecarErrorCode): string {
   if (error instanceof CallCancelledError) return 'cancelled';
   let failure = describe(error, integration, attempts);
   if (failure === undefined) {
     integration.logger.error({ err: error }, 'unexpected failure while proxying');
     failure = { code: 'upstream_unreachable', message: `no response from the vendor after ${plural(attempts)}: ${(error as Error).message}` };
   }
+  if (integration.observing) {
+    observedFallback(integration, wouldFail ?? failure.code);
+    return toErrorResponse(res, failure, { name: integration.name, attempts });
+  }
   const outcome = toErrorResponse(res, failure, { name: integration.name, fallback: integration.fallback, attempts });
   if (outcome === 'fallback') integration.metrics.fallback();
   else if (outcome === 'rate_limited') integration.metrics.rateLimited();
   return outcome;
+}
+
+/** Observe mode: counts the fallback enforce mode would have served for a call it would have failed with `code`. */
+export function observedFallback(integration: Integration, code: SidecarErrorCode | undefined): void {
+  if (code !== undefined && integration.fallback && fallbackReplaces(code)) integration.metrics.observed('fallback');
 }
 
 /** The error JSON for a typed failure, or undefined for one nobody foresaw. */

@@ -1,6 +1,6 @@
 // `promtool check metrics` on what the two programs really expose: the sidecar after calls that touch
 // every one of its series (retries, a fallback, the breaker, the rate limit, the bulkhead, an unknown
-// name, a config reload), and the operator after it has reconciled and admitted a pod.
+// name, a config reload, a decision observed), and the operator after it has reconciled and admitted a pod.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,7 @@ describe('the sidecar /metrics', () => {
           fallback: { status: 200, body: 'cached' },
         }),
         doc('limited', { upstream: { url: vendor.url }, rateLimit: { requests: 1, per: '1m', whenExceeded: 'reject' } }),
+        doc('shadow', { upstream: { url: vendor.url }, mode: 'observe', rateLimit: { requests: 1, per: '1m', whenExceeded: 'reject' } }),
       ].join('---\n'),
     );
     sidecar = await spawnSidecar(['--config', join(dir, 'integrations.yaml'), '--port', '0', '--admin-port', '0', '--secrets-dir', dir]);
@@ -70,6 +71,9 @@ describe('the sidecar /metrics', () => {
     for (let i = 0; i < 4; i++) await call('/payments/down');
     expect(await call('/limited/a')).toBe(503);
     expect(await call('/limited/b')).toBe(429);
+    // Observed, not refused: the vendor's 503 comes back.
+    expect(await call('/shadow/a')).toBe(503);
+    expect(await call('/shadow/b')).toBe(503);
     expect(await call('/nowhere/x')).toBe(404);
 
     const text = await scrape(sidecar.adminPort);
@@ -79,6 +83,7 @@ describe('the sidecar /metrics', () => {
       'breakwater_fallbacks_total{',
       'breakwater_circuit_state{integration="payments"} 2',
       'breakwater_rate_limited_total{',
+      'breakwater_observed_decisions_total{integration="shadow",decision="rate_limited"} 1',
       'breakwater_unknown_integration_total 1',
       'breakwater_config_reloads_total{result="success"} 1',
     ]) {
