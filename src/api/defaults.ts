@@ -9,6 +9,8 @@ export const JITTER_MODES = ['full', 'none'] as const;
 export const WHEN_EXCEEDED = ['queue', 'reject'] as const;
 /** pod: each sidecar has the whole quota; fleet: the pods reporting for the integration share it. */
 export const RATE_LIMIT_SCOPES = ['pod', 'fleet'] as const;
+/** caller: only a key the app sends makes another method retryable; generate: the sidecar adds one when it sends none. */
+export const IDEMPOTENCY_KEY_MODES = ['caller', 'generate'] as const;
 
 export const DEFAULTS = {
   timeouts: {
@@ -26,6 +28,7 @@ export const DEFAULTS = {
     retryOn: ['connect-failure', 'reset', 'timeout', '502', '503', '504', '429'],
     methods: [...IDEMPOTENT_METHODS] as string[],
     idempotencyHeader: 'Idempotency-Key',
+    idempotencyKey: 'caller' as (typeof IDEMPOTENCY_KEY_MODES)[number],
     respectRetryAfter: true,
     maxRetryAfter: '30s',
     /** Retries in the last 10 s may be at most `percent`% of the calls in those 10 s, plus `minPerSecond`. */
@@ -35,6 +38,7 @@ export const DEFAULTS = {
     consecutiveFailures: 5,
     halfOpenAfter: '30s',
     failOn: ['connect-failure', 'reset', 'timeout', '5xx'],
+    forceOpen: false,
   },
   rateLimit: {
     scope: 'pod' as (typeof RATE_LIMIT_SCOPES)[number],
