@@ -13,6 +13,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Subcommand>> = {
   demo: async () => (await import('./demo.ts')).demo,
   operator: async () => (await import('./operator.ts')).operator,
   status: async () => (await import('./status.ts')).status,
+  isolate: async () => (await import('./isolate.ts')).isolate,
 };
 
 const HELP = `usage: breakwater <command> [flags]
@@ -24,7 +25,8 @@ commands:
   demo             a misbehaving vendor called directly and through the sidecar, side by side
   operator         reconcile ExternalIntegrations into sidecar config and status (in or against a cluster)
   status           every integration's readiness, breaker across pods, error rate and pods (-n, -A, -o json);
-                   exit 1 if any is unhealthy. Also kubectl breakwater status, installed as kubectl-breakwater`;
+                   exit 1 if any is unhealthy. Also kubectl breakwater status, installed as kubectl-breakwater
+  isolate NAME     hold an integration's circuit open in every pod (-n NS); --off releases it`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -46,7 +46,7 @@ describe('modules loaded by the CLI', { timeout: 30_000 }, () => {
     expect(urls.filter((u) => u.includes('/node_modules/undici/'))).toEqual([]);
   });
 
-  it.each([['sidecar', '--help'], ['deliveries', '--help'], ['demo', '--help'], ['status', '--help'], ['validate']])('%s loads nothing of @kubernetes/client-node', (...args) => {
+  it.each([['sidecar', '--help'], ['deliveries', '--help'], ['demo', '--help'], ['status', '--help'], ['isolate', '--help'], ['validate']])('%s loads nothing of @kubernetes/client-node', (...args) => {
     const urls = loaded(args);
     expect(urls.some((u) => u.endsWith(`/cmd/${args[0]}.ts`))).toBe(true);
     expect(urls.filter(isClientNode)).toEqual([]);

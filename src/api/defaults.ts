@@ -11,6 +11,8 @@ export const WHEN_EXCEEDED = ['queue', 'reject'] as const;
 export const RATE_LIMIT_SCOPES = ['pod', 'fleet'] as const;
 /** enforce: the policy acts on every call; observe: it only counts what it would have done. */
 export const POLICY_MODES = ['enforce', 'observe'] as const;
+/** caller: only a key the app sends makes another method retryable; generate: the sidecar adds one when it sends none. */
+export const IDEMPOTENCY_KEY_MODES = ['caller', 'generate'] as const;
 
 export const DEFAULTS = {
   mode: 'enforce' as (typeof POLICY_MODES)[number],
@@ -29,6 +31,7 @@ export const DEFAULTS = {
     retryOn: ['connect-failure', 'reset', 'timeout', '502', '503', '504', '429'],
     methods: [...IDEMPOTENT_METHODS] as string[],
     idempotencyHeader: 'Idempotency-Key',
+    idempotencyKey: 'caller' as (typeof IDEMPOTENCY_KEY_MODES)[number],
     respectRetryAfter: true,
     maxRetryAfter: '30s',
     /** Retries in the last 10 s may be at most `percent`% of the calls in those 10 s, plus `minPerSecond`. */
@@ -38,6 +41,7 @@ export const DEFAULTS = {
     consecutiveFailures: 5,
     halfOpenAfter: '30s',
     failOn: ['connect-failure', 'reset', 'timeout', '5xx'],
+    forceOpen: false,
   },
   rateLimit: {
     scope: 'pod' as (typeof RATE_LIMIT_SCOPES)[number],

@@ -112,6 +112,8 @@ export const CONDITION_VENDOR_HEALTHY = 'VendorHealthy';
 /** VendorHealthy reasons, also the reasons of the Events on fleet transitions. */
 export const REASON_CIRCUIT_CLOSED = 'CircuitClosed';
 export const REASON_CIRCUIT_OPEN = 'CircuitOpen';
+/** VendorHealthy only: the pods' breakers are open because circuitBreaker.forceOpen holds them, not because the vendor failed. */
+export const REASON_CIRCUIT_FORCED_OPEN = 'CircuitForcedOpen';
 export const REASON_NO_REPORTS = 'NoReports';
 /** Served on the webhook's HTTPS port (and Service): sidecars POST their reports here. */
 export const REPORT_PATH = '/fleet/v1/reports';

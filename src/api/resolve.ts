@@ -1,6 +1,6 @@
 // A validated spec with every default filled in and every duration in milliseconds: what the policy
 // compiler and the sidecar consume, so neither reads the defaults table nor parses a duration.
-import { DEFAULTS, RETRY_BUDGET_WINDOW, type JITTER_MODES, type POLICY_MODES, type RATE_LIMIT_SCOPES, type WHEN_EXCEEDED } from './defaults.ts';
+import { DEFAULTS, RETRY_BUDGET_WINDOW, type IDEMPOTENCY_KEY_MODES, type JITTER_MODES, type POLICY_MODES, type RATE_LIMIT_SCOPES, type WHEN_EXCEEDED } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import type { ExternalIntegrationSpec } from './schema.ts';
 
@@ -27,6 +27,7 @@ export interface ResolvedSpec {
     readonly retryOn: readonly string[];
     readonly methods: readonly string[];
     readonly idempotencyHeader: string;
+    readonly idempotencyKey: (typeof IDEMPOTENCY_KEY_MODES)[number];
     readonly respectRetryAfter: boolean;
     readonly maxRetryAfterMs: number;
     /** `windowMs` is fixed (RETRY_BUDGET_WINDOW), not part of the spec. */
@@ -36,6 +37,9 @@ export interface ResolvedSpec {
     readonly mode:
       | { readonly kind: 'consecutive'; readonly failures: number }
       | { readonly kind: 'failure-rate'; readonly threshold: number; readonly windowMs: number; readonly minimumRequests: number };
+    /** Only with the failure-rate mode: its window counts the slow calls too. */
+    readonly slowCall?: { readonly durationMs: number; readonly threshold: number };
+    readonly forceOpen: boolean;
     readonly halfOpenAfterMs: number;
     readonly failOn: readonly string[];
   };
@@ -89,6 +93,7 @@ export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
       retryOn: r.retryOn ?? dr.retryOn,
       methods: r.methods ?? dr.methods,
       idempotencyHeader: r.idempotencyHeader ?? dr.idempotencyHeader,
+      idempotencyKey: r.idempotencyKey ?? dr.idempotencyKey,
       respectRetryAfter: r.respectRetryAfter ?? dr.respectRetryAfter,
       maxRetryAfterMs: parseDuration(r.maxRetryAfter ?? dr.maxRetryAfter),
       budget: {
@@ -106,6 +111,8 @@ export function resolveSpec(spec: ExternalIntegrationSpec): ResolvedSpec {
             minimumRequests: cb.failureRate.minimumRequests,
           }
         : { kind: 'consecutive', failures: cb.consecutiveFailures ?? DEFAULTS.circuitBreaker.consecutiveFailures },
+      ...(cb.slowCall && { slowCall: { durationMs: parseDuration(cb.slowCall.duration), threshold: cb.slowCall.threshold } }),
+      forceOpen: cb.forceOpen ?? DEFAULTS.circuitBreaker.forceOpen,
       halfOpenAfterMs: parseDuration(cb.halfOpenAfter ?? DEFAULTS.circuitBreaker.halfOpenAfter),
       failOn: cb.failOn ?? DEFAULTS.circuitBreaker.failOn,
     },

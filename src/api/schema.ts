@@ -6,6 +6,7 @@ import {
   DEFAULTS,
   FAILURE_KINDS,
   HTTP_METHODS,
+  IDEMPOTENCY_KEY_MODES,
   JITTER_MODES,
   POLICY_MODES,
   RATE_LIMIT_SCOPES,
@@ -262,6 +263,15 @@ const Retry = Type.Object(
         [MESSAGE_KEY]: 'must be an HTTP header name',
       }),
     ),
+    idempotencyKey: Type.Optional(
+      Type.Union(
+        IDEMPOTENCY_KEY_MODES.map((m) => Type.Literal(m)),
+        {
+          description:
+            `caller: a method not in methods is retried only when the app sends idempotencyHeader. generate: when the app sends none, the sidecar adds one with a fresh UUID per call, the same on every attempt of it, so those methods are retried too; use it only with a vendor that deduplicates on that header. Defaults to ${d.retry.idempotencyKey}.`,
+        },
+      ),
+    ),
     respectRetryAfter: Type.Optional(
       Type.Boolean({
         description: `Wait as long as the vendor's Retry-After asks before the next attempt. Defaults to ${d.retry.respectRetryAfter}.`,
@@ -323,6 +333,30 @@ const CircuitBreaker = Type.Object(
         { additionalProperties: false, description: 'Open on a failure rate instead of consecutive failures.' },
       ),
     ),
+    slowCall: Type.Optional(
+      Type.Object(
+        {
+          duration: Duration(
+            'An attempt whose response headers take longer than this is slow, whatever its status. Must be below timeouts.perAttempt, which ends the attempt as a timeout failure.',
+          ),
+          threshold: Type.Number({
+            exclusiveMinimum: 0,
+            maximum: 1,
+            description: 'Open when the slow share of calls in the failureRate window reaches this (0 < threshold ≤ 1), as failures do.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Also open on a vendor that answers, but too slowly. Needs failureRate: its window and minimumRequests apply. A slow half-open probe keeps the circuit open. None unless given.',
+        },
+      ),
+    ),
+    forceOpen: Type.Optional(
+      Type.Boolean({
+        description: `Hold every pod's circuit open: calls get circuit_open (or the fallback) and the vendor is not called, until this is set back to false. Defaults to ${d.circuitBreaker.forceOpen}.`,
+      }),
+    ),
     halfOpenAfter: Type.Optional(
       Duration(
         'How long the circuit stays open before one probe call is let through. A probe whose caller leaves before the vendor answers keeps it open for another round.',
@@ -353,6 +387,12 @@ const CircuitBreaker = Type.Object(
         message: 'set either consecutiveFailures or failureRate, not both',
         holds: (self: { consecutiveFailures?: number; failureRate?: unknown }) =>
           !(self.consecutiveFailures !== undefined && self.failureRate !== undefined),
+      },
+      {
+        cel: '!has(self.slowCall) || has(self.failureRate)',
+        fieldPath: '.slowCall',
+        message: 'needs failureRate: the slow share is measured over its window',
+        holds: (self: { slowCall?: unknown; failureRate?: unknown }) => self.slowCall === undefined || self.failureRate !== undefined,
       },
     ]),
   },
@@ -526,6 +566,25 @@ const Mode = Type.Union(
   },
 );
 
+/**
+ * An attempt is cut at timeouts.perAttempt and counted as a timeout failure, so a slowCall.duration at
+ * or above it would never see a slow call: the setting would look active and do nothing.
+ */
+const perAttemptCel = `(has(self.timeouts) && has(self.timeouts.perAttempt) ? self.timeouts.perAttempt : '${d.timeouts.perAttempt}')`;
+const SLOW_CALL_BELOW_PER_ATTEMPT: Rule = {
+  cel: `!has(self.circuitBreaker) || !has(self.circuitBreaker.slowCall) || ${celWithDurations(
+    ['self.circuitBreaker.slowCall.duration', perAttemptCel],
+    `duration(self.circuitBreaker.slowCall.duration) < duration(${perAttemptCel})`,
+  )}`,
+  fieldPath: '.circuitBreaker.slowCall.duration',
+  message: 'must be below timeouts.perAttempt: a longer attempt ends as a timeout failure',
+  holds: (self: { timeouts?: { perAttempt?: string }; circuitBreaker?: { slowCall?: { duration: string } } }) => {
+    const slow = self.circuitBreaker?.slowCall?.duration;
+    const perAttempt = self.timeouts?.perAttempt ?? d.timeouts.perAttempt;
+    return slow === undefined || !isDuration(slow) || !isDuration(perAttempt) || parseDuration(slow) < parseDuration(perAttempt);
+  },
+};
+
 export const ExternalIntegrationSpec = Type.Object(
   {
     upstream: Upstream,
@@ -539,7 +598,11 @@ export const ExternalIntegrationSpec = Type.Object(
     auth: Type.Optional(Auth),
     delivery: Type.Optional(Delivery),
   },
-  { additionalProperties: false, description: 'The vendor API and the resilience policy applied to every call to it.' },
+  {
+    additionalProperties: false,
+    description: 'The vendor API and the resilience policy applied to every call to it.',
+    ...withRules([SLOW_CALL_BELOW_PER_ATTEMPT]),
+  },
 );
 
 const Condition = Type.Object(

@@ -60,6 +60,17 @@ describe('vendorHealthy', () => {
     });
   });
 
+  it('names circuitBreaker.forceOpen when it holds the breakers open, and says nothing of it while they are still closed', () => {
+    const held = aggregate([pod('a', { circuit: 'open', since: '2026-12-05T10:00:05.000Z' }), pod('b', { circuit: 'open', since: '2026-12-05T10:00:05.000Z' }), pod('c', {})]);
+    expect(vendorHealthy(held, true)).toEqual({
+      type: 'VendorHealthy',
+      status: 'False',
+      reason: 'CircuitForcedOpen',
+      message: 'circuit held open by circuitBreaker.forceOpen in 2/3 pods',
+    });
+    expect(vendorHealthy(aggregate([pod('a', {})]), true)).toMatchObject({ status: 'True', reason: 'CircuitClosed' });
+  });
+
   it('words half-open pods apart from open ones', () => {
     expect(headline(aggregate([pod('a', { circuit: 'half-open' }), pod('b', {})]))).toBe('circuit half-open in 1/2 pods');
     expect(headline(aggregate([pod('a', { circuit: 'half-open' }), pod('b', { circuit: 'open' }), pod('c', {})]))).toBe(

@@ -1,7 +1,7 @@
 // The fleet view of one integration, from the reports of the pods serving it: pure functions, so the
 // counting and the wording are tested without a cluster.
 import type { FleetReport, IntegrationReport } from '../api/fleet-report.ts';
-import { CONDITION_VENDOR_HEALTHY, REASON_CIRCUIT_CLOSED, REASON_CIRCUIT_OPEN, REASON_NO_REPORTS } from '../api/names.ts';
+import { CONDITION_VENDOR_HEALTHY, REASON_CIRCUIT_CLOSED, REASON_CIRCUIT_FORCED_OPEN, REASON_CIRCUIT_OPEN, REASON_NO_REPORTS } from '../api/names.ts';
 import type { Condition, FleetStatus } from '../api/schema.ts';
 
 export interface PodReport {
@@ -42,8 +42,11 @@ export function aggregate(reports: readonly PodReport[]): Fleet {
   };
 }
 
-/** VendorHealthy without its times: what the fleet says, in words. */
-export function vendorHealthy(fleet: Fleet): Pick<Condition, 'type' | 'status' | 'reason' | 'message'> {
+/**
+ * VendorHealthy without its times: what the fleet says, in words. `forceOpen` is the spec's: breakers
+ * it holds open say nothing about the vendor, and the message says who opened them.
+ */
+export function vendorHealthy(fleet: Fleet, forceOpen = false): Pick<Condition, 'type' | 'status' | 'reason' | 'message'> {
   const { open, halfOpen } = fleet.circuit;
   const pods = fleet.pods.reporting;
   if (pods === 0) {
@@ -56,6 +59,14 @@ export function vendorHealthy(fleet: Fleet): Pick<Condition, 'type' | 'status' |
   }
   if (open + halfOpen === 0) {
     return { type: CONDITION_VENDOR_HEALTHY, status: 'True', reason: REASON_CIRCUIT_CLOSED, message: `circuit closed in all ${pods} pods` };
+  }
+  if (forceOpen && open > 0) {
+    return {
+      type: CONDITION_VENDOR_HEALTHY,
+      status: 'False',
+      reason: REASON_CIRCUIT_FORCED_OPEN,
+      message: `circuit held open by circuitBreaker.forceOpen in ${open}/${pods} pods`,
+    };
   }
   const last = fleet.circuit.lastError;
   return {

@@ -166,7 +166,7 @@ export function addFleetController(manager: Manager, options: FleetControllerOpt
       // An integration no pod ever reported for keeps a status without the fleet's fields.
       if (reports.length === 0 && before === undefined) continue;
       const desired = aggregate(reports);
-      const health = vendorHealthy(desired);
+      const health = vendorHealthy(desired, stored.spec.circuitBreaker?.forceOpen === true);
       if (before && sameFleet(before, desired, health)) continue;
       const trafficOnly = before && sameFleet(before, { ...desired, lastMinute: before.lastMinute ?? desired.lastMinute, backlog: before.backlog ?? desired.backlog }, health);
       const memo = written.get(stored.metadata.uid ?? '');

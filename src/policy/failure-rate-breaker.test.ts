@@ -1,6 +1,6 @@
 import { CircuitState } from 'cockatiel';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FailureRateBreaker } from './failure-rate-breaker.ts';
+import { FailureRateBreaker, type Outcome } from './failure-rate-breaker.ts';
 
 const { Closed, HalfOpen } = CircuitState;
 
@@ -53,6 +53,34 @@ describe('FailureRateBreaker', () => {
     for (let i = 0; i < 3; i++) b.failure(Closed);
     b.success(HalfOpen);
     expect(b.failure(Closed)).toBe(false); // 1 of 2 since the probe
+  });
+
+  const slowBreaker = (slowThreshold: number, outcome: () => Outcome) =>
+    new FailureRateBreaker({ threshold: 0.5, windowMs: 10_000, minimumRequests: 4, slowThreshold, outcome, now: Date.now });
+  const SLOW_SUCCESS: Outcome = { failed: false, slow: true };
+
+  it('opens when the slow share reaches slowThreshold exactly, once the window holds minimumRequests', () => {
+    const b = slowBreaker(0.75, () => SLOW_SUCCESS);
+    b.success(Closed);
+    expect(b.failure(Closed)).toBe(false); // 1 slow of 2
+    expect(b.failure(Closed)).toBe(false); // 2 slow of 3: below the minimum volume
+    expect(b.failure(Closed)).toBe(true); // 3 slow of 4 = 75%
+  });
+
+  it('counts a slow success as a call that did not fail, and a slow failure as both', () => {
+    let last = SLOW_SUCCESS;
+    const b = slowBreaker(1, () => last);
+    b.success(Closed);
+    // 3 slow of 4 stays below 100%; counted as failures they would be 75% ≥ 50%.
+    for (let i = 0; i < 3; i++) expect(b.failure(Closed)).toBe(false);
+    last = { failed: true, slow: true };
+    // Failed shares 1/5, 2/6, 3/7, then 4/8 = 50%; the slow share never reaches 100%.
+    expect([1, 2, 3, 4].map(() => b.failure(Closed))).toEqual([false, false, false, true]);
+  });
+
+  it('refuses a slowThreshold outside (0, 1]', () => {
+    expect(() => slowBreaker(0, () => SLOW_SUCCESS)).toThrow('slowThreshold must lie in (0, 1], got 0');
+    expect(() => slowBreaker(1.5, () => SLOW_SUCCESS)).toThrow('slowThreshold must lie in (0, 1], got 1.5');
   });
 
   it('carries its window across a round trip of state, and only into a window of the same shape', () => {

@@ -7,6 +7,8 @@
 // - after a quiet spell it keeps counting buckets older than the window until later calls rotate them out.
 // This one plugs into Cockatiel's circuitBreaker() through its IBreaker interface, with the same buckets
 // (at most one second each, at least five per window), and counts the volume as a whole number.
+// It also counts slow calls (circuitBreaker.slowCall), as Resilience4j's slow-call rate does: Cockatiel
+// reports a slow success through failure() like a failed call, and `outcome` says which it was.
 import { CircuitState, type IBreaker } from 'cockatiel';
 
 export interface FailureRateBreakerOptions {
@@ -16,8 +18,22 @@ export interface FailureRateBreakerOptions {
   readonly windowMs: number;
   /** Calls the window must hold before the circuit may open: minimumRps × window, as a whole count. */
   readonly minimumRequests: number;
+  /** Slow share of the window's calls that opens the circuit, 0 < slowThreshold ≤ 1; no slow-call rate without it. */
+  readonly slowThreshold?: number;
+  /**
+   * What the outcome failure() is told of was: failed, slow, or both. Cockatiel sets its lastFailure just
+   * before, so this reads it; every such outcome is a plain failure without it.
+   */
+  readonly outcome?: () => Outcome;
   readonly now?: () => number;
 }
+
+export interface Outcome {
+  readonly failed: boolean;
+  readonly slow: boolean;
+}
+
+const FAILED: Outcome = { failed: true, slow: false };
 
 /** Serialisable (Cockatiel's toJSON/initialState carry it across a reload): one entry per bucket. */
 interface WindowState {
@@ -25,6 +41,8 @@ interface WindowState {
   slots: number[];
   failures: number[];
   successes: number[];
+  /** Calls of either kind that were slow. */
+  slow: number[];
 }
 
 const MAX_BUCKET_MS = 1000;
@@ -33,26 +51,35 @@ const MIN_BUCKETS = 5;
 export class FailureRateBreaker implements IBreaker {
   private readonly threshold: number;
   private readonly minimumRequests: number;
+  private readonly slowThreshold: number;
+  private readonly outcome: () => Outcome;
   private readonly bucketMs: number;
   private readonly now: () => number;
   private slots: number[];
   private failures: number[];
   private successes: number[];
+  private slow: number[];
 
   constructor(options: FailureRateBreakerOptions) {
     if (!(options.threshold > 0 && options.threshold < 1)) throw new RangeError(`threshold must lie in (0, 1), got ${options.threshold}`);
+    const slowThreshold = options.slowThreshold;
+    if (slowThreshold !== undefined && !(slowThreshold > 0 && slowThreshold <= 1)) throw new RangeError(`slowThreshold must lie in (0, 1], got ${slowThreshold}`);
     this.threshold = options.threshold;
     this.minimumRequests = options.minimumRequests;
+    // Above any share: the slow rate never opens the circuit.
+    this.slowThreshold = slowThreshold ?? Infinity;
+    this.outcome = options.outcome ?? (() => FAILED);
     const buckets = Math.max(MIN_BUCKETS, Math.ceil(options.windowMs / MAX_BUCKET_MS));
     this.bucketMs = options.windowMs / buckets;
     this.now = options.now ?? Date.now;
     this.slots = new Array<number>(buckets).fill(-1);
     this.failures = new Array<number>(buckets).fill(0);
     this.successes = new Array<number>(buckets).fill(0);
+    this.slow = new Array<number>(buckets).fill(0);
   }
 
   get state(): unknown {
-    return { slots: [...this.slots], failures: [...this.failures], successes: [...this.successes] } satisfies WindowState;
+    return { slots: [...this.slots], failures: [...this.failures], successes: [...this.successes], slow: [...this.slow] } satisfies WindowState;
   }
 
   set state(value: unknown) {
@@ -62,6 +89,7 @@ export class FailureRateBreaker implements IBreaker {
     this.slots = [...restored.slots];
     this.failures = [...restored.failures];
     this.successes = [...restored.successes];
+    this.slow = [...restored.slow];
   }
 
   success(state: CircuitState): void {
@@ -71,21 +99,27 @@ export class FailureRateBreaker implements IBreaker {
   }
 
   failure(state: CircuitState): boolean {
-    this.failures[this.bucket()]!++;
-    // A failed probe reopens the circuit whatever the window holds.
+    const outcome = this.outcome();
+    const i = this.bucket();
+    if (outcome.failed) this.failures[i]!++;
+    else this.successes[i]!++;
+    if (outcome.slow) this.slow[i]!++;
+    // A failed (or slow) probe reopens the circuit whatever the window holds.
     if (state !== CircuitState.Closed) return true;
     const oldest = this.slot() - this.slots.length;
     let failures = 0;
+    let slow = 0;
     let total = 0;
-    for (let i = 0; i < this.slots.length; i++) {
-      if (this.slots[i]! > oldest) {
-        failures += this.failures[i]!;
-        total += this.failures[i]! + this.successes[i]!;
+    for (let j = 0; j < this.slots.length; j++) {
+      if (this.slots[j]! > oldest) {
+        failures += this.failures[j]!;
+        slow += this.slow[j]!;
+        total += this.failures[j]! + this.successes[j]!;
       }
     }
     // A division, not `failures >= threshold × total`: a share equal to the threshold (7/25 and 0.28)
     // rounds to the very same double, where the product may be off by one ulp (0.28 × 25 = 7.000000000000001).
-    return total >= this.minimumRequests && failures / total >= this.threshold;
+    return total >= this.minimumRequests && (failures / total >= this.threshold || slow / total >= this.slowThreshold);
   }
 
   private slot(): number {
@@ -100,6 +134,7 @@ export class FailureRateBreaker implements IBreaker {
       this.slots[i] = slot;
       this.failures[i] = 0;
       this.successes[i] = 0;
+      this.slow[i] = 0;
     }
     return i;
   }
@@ -108,5 +143,6 @@ export class FailureRateBreaker implements IBreaker {
     this.slots.fill(-1);
     this.failures.fill(0);
     this.successes.fill(0);
+    this.slow.fill(0);
   }
 }

@@ -9,4 +9,13 @@ describe('IdempotencyRule', () => {
     expect(rule.allowsRetry('POST', false)).toBe(false);
     expect(rule.allowsRetry('POST', true)).toBe(true);
   });
+
+  it('adds a key only with generate, to a call of an unlisted method that carries none', () => {
+    const generating = new IdempotencyRule(['GET', 'PUT'], 'Idempotency-Key', true);
+    expect(generating.addsKey('POST', false)).toBe(true);
+    expect(generating.addsKey('PATCH', false)).toBe(true);
+    expect(generating.addsKey('POST', true)).toBe(false);
+    expect(generating.addsKey('GET', false)).toBe(false);
+    expect(new IdempotencyRule(['GET', 'PUT'], 'Idempotency-Key').addsKey('POST', false)).toBe(false);
+  });
 });

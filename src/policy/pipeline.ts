@@ -1,5 +1,5 @@
 // Compiles a resolved spec into the policy stack of docs/design.md's order, once per config load:
-//   total deadline → rate limit → bulkhead → retry → circuit breaker → per-attempt timeout → vendor.
+//   total deadline → rate limit → bulkhead → retry → circuit breaker → (slow-call mark) → per-attempt timeout → vendor.
 // Each is a stage `(call, next)` (stages.ts, retry.ts); a rate limit or bulkhead that is not configured
 // is not in the stack at all. The breaker sits inside the retry stage so every attempt counts. Two
 // stacks are composed: one with the retry stage, and one for a request that may not be sent twice,
@@ -31,7 +31,7 @@ import { observeAttempt, observeBreaker, observeBulkhead, observeDeadline, obser
 import { RateLimiter } from './rate-limiter.ts';
 import { once, retry, type RetryContext } from './retry.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { attemptTimeout, breaker, bulkhead, compose, deadline, rateLimit, type Next, type Stage, type StartAttempt } from './stages.ts';
+import { attemptTimeout, breaker, bulkhead, compose, deadline, markSlow, rateLimit, type Next, type Stage, type StartAttempt } from './stages.ts';
 
 export interface PolicyOptions {
   /** Clock for deadlines, the rate limiter and the retry budget; Date.now by default. */
@@ -76,18 +76,22 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
     this.limiter = spec.rateLimit && new RateLimiter({ ...spec.rateLimit, now: this.now });
     this.bulkhead = spec.bulkhead && spec.mode === 'enforce' ? cockatielBulkhead(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued) : undefined;
     this.budget = new RetryBudget({ ...retrySpec.budget, now: this.now });
-    this.idempotency = new IdempotencyRule(retrySpec.methods, retrySpec.idempotencyHeader);
+    this.idempotency = new IdempotencyRule(retrySpec.methods, retrySpec.idempotencyHeader, retrySpec.idempotencyKey === 'generate');
     const retryOn = new FailureMatcher(retrySpec.retryOn);
 
     const failOn = new FailureMatcher(cb.failOn);
+    // circuitBreaker.slowCall: the stage under the breaker marks each outcome (response or error) that
+    // came too late, and the breaker's filter and window read the mark.
+    const slow = new WeakSet<object>();
+    const failedStatus = (r: unknown) => failOn.matchesStatus((r as AttemptResult).statusCode);
     // A caller who leaves is not the vendor's fault, so it never counts, except during the one
     // half-open probe: Cockatiel takes any error it is not told to handle as the probe's success and
     // closes the circuit, though the vendor has shown nothing. Counted as a failure, it keeps the
     // circuit open until the next probe.
     const probeCancelled = (e: unknown) => e instanceof CallCancelledError && this.breaker.state === CircuitState.HalfOpen;
     this.breaker = circuitBreaker(
-      handleWhen((e) => (e instanceof UpstreamFailure && failOn.matchesKind(e.kind)) || probeCancelled(e)).orWhenResult((r) =>
-        failOn.matchesStatus((r as AttemptResult).statusCode),
+      handleWhen((e) => (e instanceof UpstreamFailure && failOn.matchesKind(e.kind)) || probeCancelled(e)).orWhenResult(
+        cb.slowCall ? (r) => failedStatus(r) || slow.has(r as object) : failedStatus,
       ),
       {
         halfOpenAfter: cb.halfOpenAfterMs,
@@ -98,6 +102,14 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
                 threshold: cb.mode.threshold,
                 windowMs: cb.mode.windowMs,
                 minimumRequests: cb.mode.minimumRequests,
+                ...(cb.slowCall && {
+                  slowThreshold: cb.slowCall.threshold,
+                  outcome: () => {
+                    const last = this.breaker.lastFailure!;
+                    if ('error' in last) return { failed: true, slow: slow.has(last.error as object) };
+                    return { failed: failedStatus(last.value), slow: slow.has(last.value as object) };
+                  },
+                }),
                 now: this.now,
               }),
       },
@@ -107,6 +119,9 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
     this.breaker.onBreak(() => {
       this.openedAt = Date.now();
     });
+    // circuitBreaker.forceOpen: held open for this policy's life. The handle is never disposed: setting
+    // it back changes the spec, and a reload builds a new policy with a breaker of its own.
+    if (cb.forceOpen) this.breaker.isolate();
 
     const retryContext: RetryContext = {
       retry: retrySpec,
@@ -144,6 +159,7 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
           ...(this.bulkhead ? [bulkhead<Q, R>(this.bulkhead)] : []),
           stage,
           breaker(this.breaker),
+          ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : []),
         ],
         attemptTimeout(spec.timeouts.perAttemptMs, start),
       );

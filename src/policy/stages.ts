@@ -60,6 +60,26 @@ export function breaker<Q extends PolicyRequest, R extends AttemptResult>(policy
 }
 
 /**
+ * circuitBreaker.slowCall, under the breaker: an attempt whose outcome, a response or an error, took
+ * longer than `durationMs` goes into `slow`, where the breaker's filter and window find it.
+ */
+export function markSlow<Q extends PolicyRequest, R extends AttemptResult>(durationMs: number, slow: WeakSet<object>, now: () => number): Stage<Q, R> {
+  return (call, next) => {
+    const startedAt = now();
+    return next(call).then(
+      (response) => {
+        if (now() - startedAt > durationMs) slow.add(response);
+        return response;
+      },
+      (error: unknown) => {
+        if (now() - startedAt > durationMs && typeof error === 'object' && error !== null) slow.add(error);
+        throw error;
+      },
+    );
+  };
+}
+
+/**
  * timeouts.perAttempt, and the attempt itself: the time to the vendor's response headers. The timer
  * stops when they arrive, so a streaming body may take longer; the call can still abort it. One timer
  * and no AbortController: the call aborts the attempt in flight directly.

@@ -142,6 +142,8 @@ export class DeliveryWorker {
     const policy = integration.policy;
     // While the circuit is open nothing is claimed, so a delivery that expires meanwhile ends dead
     // (expired) at the next probe, at most halfOpenAfter late.
+    // Held open (circuitBreaker.forceOpen): no probe either, until a reload builds a policy without it.
+    if (policy.breaker.state === CircuitState.Isolated) return POLL_MS;
     const openForMs = policy.msUntilHalfOpen();
     if (openForMs !== undefined && openForMs > 0) return openForMs;
     let limit = (integration.spec.bulkhead?.maxConcurrent ?? SIDECAR_DEFAULTS.deliveryConcurrency) - this.turns.size;

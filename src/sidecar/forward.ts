@@ -2,6 +2,7 @@
 // against its pool, and the answer (the vendor's response, streamed, or the sidecar's own error) goes
 // back. When the caller goes away, the call is cancelled: the vendor request is aborted and nothing
 // is retried.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { AttemptReport } from '../policy/attempt-report.ts';
@@ -109,6 +110,11 @@ export async function forward(
     ex.requestId = out.requestId;
     ex.headers = out.headers;
     ex.idempotencyKey = out.hasIdempotencyKey;
+    // retry.idempotencyKey generate: one key for the call, so every retry of it carries the same one.
+    if (integration.policy.idempotency.addsKey(ex.method, ex.idempotencyKey)) {
+      ex.headers.push(integration.idempotencyHeader, randomUUID());
+      ex.idempotencyKey = true;
+    }
     ex.path = integration.upstream.path(target.rest);
     try {
       const read = readBody(req, out.contentLength, out.chunked, context.limits);

@@ -95,6 +95,8 @@ export class Integration implements HeaderRules {
       this.policy.onObserved((decision) => this.metrics.observed(decision)),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
+    // Held open from the start, so no transition announces it.
+    if (this.spec.circuitBreaker.forceOpen) this.logger.warn({ circuit: 'open' }, 'circuit held open by circuitBreaker.forceOpen');
   }
 
   /** The breaker's state for the circuit_state gauge. */

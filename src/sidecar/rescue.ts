@@ -2,7 +2,7 @@
 // becomes docs/design.md's error JSON (or the fallback, where it stands in), with its log line and
 // its counter. A failure nobody foresaw is logged as such and answered as upstream_unreachable.
 import type { ServerResponse } from 'node:http';
-import { isBrokenCircuitError, isBulkheadRejectedError } from 'cockatiel';
+import { isBrokenCircuitError, isBulkheadRejectedError, isIsolatedCircuitError } from 'cockatiel';
 import { CallCancelledError, DeadlineExceededError, RateLimitedError, UpstreamFailure } from '../policy/errors.ts';
 import { RequestTooLargeError } from './body.ts';
 import { CredentialsUnavailableError } from './credentials.ts';
@@ -48,6 +48,9 @@ function describe(error: unknown, integration: Integration, attempts: number): S
   if (isBulkheadRejectedError(error)) {
     const b = integration.spec.bulkhead!;
     return { code: 'bulkhead_full', message: `${b.maxConcurrent} calls in flight and ${b.maxQueued} waiting` };
+  }
+  if (isIsolatedCircuitError(error)) {
+    return { code: 'circuit_open', message: 'the circuit is held open by circuitBreaker.forceOpen; the vendor is not called' };
   }
   if (isBrokenCircuitError(error)) {
     return {

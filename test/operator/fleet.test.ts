@@ -2,7 +2,7 @@
 // processes serving one integration, each against its own loopback vendor, each reporting with a
 // ServiceAccount token bound to its own Pod object (minted by TokenRequest, as kubelet would).
 import { createServer, type Server } from 'node:http';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_INJECT, API_VERSION, GROUP, KIND, PLURAL, REPORT_PATH, REPORT_TOKEN_AUDIENCE, VERSION, WEBHOOK_CERT_SECRET_NAME } from '../../src/api/names.ts';
-import type { ExternalIntegrationStatus } from '../../src/api/schema.ts';
+import type { ExternalIntegrationSpec, ExternalIntegrationStatus } from '../../src/api/schema.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { installCrd } from '../support/injection.ts';
 import { commandAt } from '../support/commands.ts';
@@ -298,6 +298,45 @@ describe('fleet view', () => {
     console.log(`$ kubectl breakwater status -n ${app}   (exit ${healthy.code})\n${healthy.stdout}`);
     expect(healthy.code).toBe(0);
     expect(healthy.stdout).toMatch(/^vendor\s+True\s+True\s+closed\s+/m);
+  });
+
+  it('isolates the vendor with kubectl breakwater isolate: every pod open without calling it, VendorHealthy CircuitForcedOpen, and --off closes them', async () => {
+    // What the operator's ConfigMap carries to each pod: the stored spec, here with each pod's own vendor.
+    const propagate = async () => {
+      const { spec } = await client.getJson<{ spec: ExternalIntegrationSpec }>(`/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}/${INTEGRATION}`);
+      for (const m of members) {
+        const config = join(dir, `${m.pod}.yaml`);
+        writeFileSync(`${config}.tmp`, JSON.stringify({ apiVersion: API_VERSION, kind: KIND, metadata: { name: INTEGRATION }, spec: { ...spec, upstream: { url: m.vendor.url } } }));
+        renameSync(`${config}.tmp`, config);
+      }
+    };
+    const isolated = await kubectlBreakwater(['isolate', INTEGRATION, '-n', app]);
+    expect(isolated.code).toBe(0);
+    await propagate();
+    await eventually('circuit_open in every pod', async () => {
+      const answers = await Promise.all(members.map((m) => call(m, 1)));
+      return { done: answers.every(([code]) => code === 503) ? answers : undefined, seen: answers };
+    }, 10_000);
+    // Each pod has reloaded: from now on no call reaches a vendor.
+    const arrivals = members.map((m) => m.vendor.arrivals.length);
+    for (const m of members) expect(await call(m, 3)).toEqual([503, 503, 503]);
+    expect(members.map((m) => m.vendor.arrivals.length)).toEqual(arrivals);
+    const held = await fleetWhere('3/3 held open', (s) => s.circuit?.open === 3 && vendorHealthy(s)?.reason === 'CircuitForcedOpen');
+    expect(vendorHealthy(held)).toMatchObject({ status: 'False', message: 'circuit held open by circuitBreaker.forceOpen in 3/3 pods' });
+    const shown = await kubectlBreakwater(['status', '-n', app]);
+    console.log(`$ kubectl breakwater status -n ${app}   (exit ${shown.code})\n${shown.stdout}`);
+    expect(shown.code).toBe(1);
+    expect(shown.stdout).toMatch(/^vendor\s+True\s+False\s+3\/3 open\s+/m);
+    expect(shown.stdout).toContain(`${app}/vendor: circuit held open by circuitBreaker.forceOpen in 3/3 pods`);
+
+    expect((await kubectlBreakwater(['isolate', INTEGRATION, '-n', app, '--off'])).code).toBe(0);
+    await propagate();
+    await eventually('200 in every pod', async () => {
+      const answers = await Promise.all(members.map((m) => call(m, 1)));
+      return { done: answers.every(([code]) => code === 200) ? answers : undefined, seen: answers };
+    }, 10_000);
+    const released = await fleetWhere('all closed after --off', (s) => s.circuit?.closed === 3, 15_000);
+    expect(vendorHealthy(released)).toMatchObject({ status: 'True', reason: 'CircuitClosed' });
   });
 
   it('counts a killed sidecar out once its heartbeats lapse', async () => {

@@ -89,6 +89,24 @@ describe('durable delivery', () => {
     expect(JSON.stringify(h!.logs)).not.toContain('"amount"');
   });
 
+  it('holds deliveries while circuitBreaker.forceOpen is set, claiming none, and delivers them once a reload removes it', async () => {
+    await start({ circuitBreaker: { ...QUICK.circuitBreaker, forceOpen: true } });
+    const reply = await h!.call('/invoicing/v1/invoices', { method: 'POST', headers: ASYNC, body: '{"amount":5}' });
+    expect(reply.status).toBe(202);
+    const id = (reply.json() as { delivery: string }).delivery;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const held = await status(id);
+    expect(held).toMatchObject({ state: 'queued', attempts: 0 });
+    expect((held.history as Json[]).map((e) => e.event)).toEqual(['queued']);
+    expect(vendor.requests).toHaveLength(0);
+
+    await h!.writeConfig(
+      integration('invoicing', { upstream: { url: `${vendor.url}/api` }, ...QUICK, delivery: QUICK.delivery }),
+    );
+    expect(await ended(id)).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(vendor.requests).toHaveLength(1);
+  });
+
   it('answers a call without Prefer: respond-async synchronously, as before', async () => {
     vendor.otherwise({ status: 200, body: 'sync' });
     await start();

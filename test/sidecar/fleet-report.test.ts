@@ -111,4 +111,17 @@ describe('fleet reports', () => {
     const after = await reportWhere('after the 429', (r) => r.at > refused.at, 6_000);
     expect(after.at - refused.at).toBeGreaterThanOrEqual(2_900);
   });
+
+  it('reports an integration held open by circuitBreaker.forceOpen as open, before any call', async () => {
+    const since = Date.now();
+    const url = `http://127.0.0.1:${(vendor.address() as AddressInfo).port}`;
+    await harness.writeConfig(
+      [
+        integration('vendor', { upstream: { url }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '60s' } }),
+        integration('held', { upstream: { url }, circuitBreaker: { forceOpen: true } }),
+      ].join('---\n'),
+    );
+    const report = await reportWhere('naming the held integration', (r) => r.at > since && r.report.integrations.some((i) => i.name === 'held'), 6_000);
+    expect(report.report.integrations.find((i) => i.name === 'held')).toMatchObject({ circuit: 'open', calls: 0 });
+  });
 });
