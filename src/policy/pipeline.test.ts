@@ -387,6 +387,30 @@ describe('CompiledPolicy in mode observe', () => {
     expect(next.wouldFail).toBe('circuit_open');
   });
 
+  it('feeds slow answers to the breaker as enforce mode does, and keeps them', async () => {
+    const { p, run, decisions } = observing({
+      retry: { maxAttempts: 1 },
+      timeouts: { perAttempt: '1s', total: '2s' },
+      circuitBreaker: { failureRate: { threshold: 0.9, window: '10s', minimumRequests: 2 }, slowCall: { duration: '50ms', threshold: 0.5 }, halfOpenAfter: '1h' },
+    });
+    for (let i = 0; i < 2; i++) {
+      const call = run(after(80, 200));
+      await vi.advanceTimersByTimeAsync(80);
+      expect((await call.answer).statusCode).toBe(200);
+    }
+    expect(p.breaker.state).toBe(CircuitState.Open);
+    expect(decisions).toEqual([]);
+  });
+
+  it('obeys forceOpen: an isolated vendor is not called in either mode', async () => {
+    const { run, decisions } = observing({ circuitBreaker: { consecutiveFailures: 5, forceOpen: true } });
+    const { attempt, log } = scripted([200]);
+    const call = run(attempt);
+    await expect(call.answer).rejects.toSatisfy(isBrokenCircuitError);
+    expect(log).toEqual([]);
+    expect(decisions).toEqual([]);
+  });
+
   it('counts the retry a late answer would have had, and keeps the answer', async () => {
     const { run, decisions } = observing({ retry: { maxAttempts: 2 }, timeouts: { perAttempt: '50ms', total: '1s' } });
     const call = run(after(80, 201));

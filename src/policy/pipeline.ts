@@ -142,7 +142,9 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
             ...(this.limiter ? [observeRateLimit<Q, R>(this.limiter, observe)] : []),
             ...(spec.bulkhead ? [observeBulkhead<Q, R>(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued, observe)] : []),
             ...stages,
-            observeBreaker(this.breaker, observe),
+            // A person's forceOpen is obeyed in either mode: isolating a vendor is an order, not a policy to try out.
+            cb.forceOpen ? breaker<Q, R>(this.breaker) : observeBreaker<Q, R>(this.breaker, observe),
+            ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : []),
           ],
           observeAttempt(spec.timeouts.perAttemptMs, this.now, start, observe),
         );

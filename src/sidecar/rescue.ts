@@ -23,7 +23,8 @@ export function rescue(res: ServerResponse, error: unknown, integration: Integra
     integration.logger.error({ err: error }, 'unexpected failure while proxying');
     failure = { code: 'upstream_unreachable', message: `no response from the vendor after ${plural(attempts)}: ${(error as Error).message}` };
   }
-  if (integration.observing) {
+  // forceOpen is obeyed in observe mode too, fallback included: only a policy's own decisions are observed.
+  if (integration.observing && !isIsolatedCircuitError(error)) {
     observedFallback(integration, wouldFail ?? failure.code);
     return toErrorResponse(res, failure, { name: integration.name, attempts });
   }

@@ -18,8 +18,9 @@ const slowSpec = (url: string) =>
     },
   });
 
-const isolated = (url: string, forceOpen: boolean, withFallback = false) =>
-  integration(withFallback ? 'held-fallback' : 'held', {
+const isolated = (url: string, forceOpen: boolean, withFallback = false, name = withFallback ? 'held-fallback' : 'held') =>
+  integration(name, {
+    ...(name === 'held-observe' && { mode: 'observe' as const }),
     upstream: { url },
     retry: { maxAttempts: 1 },
     circuitBreaker: { forceOpen },
@@ -37,6 +38,7 @@ describe('breaker extras', () => {
       slowSpec(vendors.slow!.url),
       isolated(vendors.held!.url, forceOpen),
       isolated(vendors.held!.url, forceOpen, true),
+      isolated(vendors.held!.url, forceOpen, true, 'held-observe'),
       posting('keyed', vendors.keyed!.url, 'generate'),
       posting('plain', vendors.plain!.url),
     );
@@ -79,6 +81,11 @@ describe('breaker extras', () => {
     expect(fallback.status).toBe(200);
     expect(fallback.text).toBe('cached');
     expect(fallback.headers['x-breakwater-fallback']).toBe('circuit_open');
+    // Observe mode obeys a person's forceOpen too, fallback included.
+    const observing = await h.call('/held-observe/x');
+    expect(observing.status).toBe(200);
+    expect(observing.text).toBe('cached');
+    expect(observing.headers['x-breakwater-fallback']).toBe('circuit_open');
     expect(vendor.requests).toHaveLength(0);
     expect(vendor.connections).toBe(0);
     // The gauge, and so the fleet report, says open.
