@@ -4,14 +4,12 @@
 // next config reload. Exit codes: 0 done, 64 bad usage, 66 no such integration, 69 the API server could
 // not be reached or refused the request.
 import { GROUP, PLURAL, VERSION } from '../src/api/names.ts';
-import { KubeClient } from '../src/kube/client.ts';
 import { isNotFound, KubeError } from '../src/kube/errors.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
-import { VERSION as RELEASE } from '../src/runtime/version.ts';
+import { EXIT_UNAVAILABLE, kubectlFlags, personClient } from './kubectl-plugin.ts';
 
-/** EX_NOINPUT and EX_UNAVAILABLE from sysexits.h. */
+/** EX_NOINPUT from sysexits.h. */
 const EXIT_NOT_FOUND = 66;
-const EXIT_UNAVAILABLE = 69;
 
 const FLAGS = {
   namespace: { type: 'string', default: '', description: "the integration's namespace (-n); default: the kubeconfig context's, else default" },
@@ -19,24 +17,14 @@ const FLAGS = {
   kubeconfig: { type: 'string', default: '', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' },
 } satisfies Record<string, FlagSpec>;
 
-function longFlags(argv: readonly string[]): string[] {
-  return argv.map((arg) => (arg === '-n' ? '--namespace' : arg.replace(/^-n=?(.+)$/, '--namespace=$1')));
-}
-
 export async function isolate(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseFlags(FLAGS, longFlags(argv));
+  const { values, positionals } = parseFlags(FLAGS, kubectlFlags(argv, { '-n': '--namespace' }));
   if (positionals.length !== 1) {
     const problem = positionals.length === 0 ? 'name the ExternalIntegration to isolate' : `unexpected argument ${JSON.stringify(positionals[1])}`;
     throw new UsageError(`${problem}\n\n${usage('isolate NAME', FLAGS)}`);
   }
   const name = positionals[0]!;
-  let client: KubeClient;
-  try {
-    client = new KubeClient({ kubeconfig: values.kubeconfig || undefined, userAgent: `breakwater-isolate/${RELEASE}`, caller: 'person' });
-  } catch (error) {
-    if (error instanceof KubeError && error.code === 'no_config') throw new UsageError(error.message);
-    throw error;
-  }
+  const client = personClient(values.kubeconfig, 'isolate');
   const namespace = values.namespace || client.namespace || 'default';
   const path = `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`;
   // null removes the field, so --off leaves the spec as it was before isolation (forceOpen defaults to false).

@@ -16,13 +16,10 @@ import {
 } from '../src/api/names.ts';
 import { DEFAULTS } from '../src/api/defaults.ts';
 import type { Condition, ExternalIntegrationSpec, ExternalIntegrationStatus } from '../src/api/schema.ts';
-import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
-import { VERSION as RELEASE } from '../src/runtime/version.ts';
+import { EXIT_UNAVAILABLE, kubectlFlags, personClient } from './kubectl-plugin.ts';
 
-/** EX_UNAVAILABLE from sysexits.h. */
-const EXIT_UNAVAILABLE = 69;
 const EXIT_UNHEALTHY = 1;
 const OUTPUTS = ['table', 'json'] as const;
 
@@ -35,10 +32,6 @@ const FLAGS = {
 
 /** kubectl's short flags, spelt as ours. */
 const SHORT: Record<string, string> = { '-n': '--namespace', '-o': '--output', '-A': '--all-namespaces' };
-
-function longFlags(argv: readonly string[]): string[] {
-  return argv.map((arg) => SHORT[arg] ?? arg.replace(/^-([no])=?(.+)$/, (_m, flag: string, value: string) => `${SHORT[`-${flag}`]}=${value}`));
-}
 
 interface Stored {
   metadata: { name: string; namespace: string };
@@ -146,16 +139,10 @@ export function table(rows: readonly IntegrationHealth[], allNamespaces: boolean
 }
 
 export async function status(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseFlags(FLAGS, longFlags(argv));
+  const { values, positionals } = parseFlags(FLAGS, kubectlFlags(argv, SHORT));
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n\n${usage('status', FLAGS)}`);
   if (values['all-namespaces'] && values.namespace) throw new UsageError('give -n NAMESPACE or -A, not both');
-  let client: KubeClient;
-  try {
-    client = new KubeClient({ kubeconfig: values.kubeconfig || undefined, userAgent: `breakwater-status/${RELEASE}`, caller: 'person' });
-  } catch (error) {
-    if (error instanceof KubeError && error.code === 'no_config') throw new UsageError(error.message);
-    throw error;
-  }
+  const client = personClient(values.kubeconfig, 'status');
   const all = values['all-namespaces'];
   const namespace = all ? undefined : values.namespace || client.namespace || 'default';
   const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
