@@ -101,8 +101,15 @@ describe('two replicas', () => {
     expect(await reconciles(leader)).toBeGreaterThan(0);
     expect(await reconciles(standby)).toBe(0);
     expect(await isLeader(standby)).toBe(false);
-    // Both serve /readyz: a standby is ready (it serves the webhook), it just does not reconcile.
-    expect((await fetch(`http://127.0.0.1:${standby.adminPort}/readyz`)).status).toBe(200);
+    // Both serve /readyz: a standby becomes ready (it serves the webhook once the leader has published
+    // the certificate, which under load can come after the first reconcile) without ever leading.
+    await eventually('the standby ready', async () => {
+      const res = await fetch(`http://127.0.0.1:${standby.adminPort}/readyz`);
+      const seen = `${res.status} ${await res.text()}`;
+      return { done: res.status === 200 || undefined, seen };
+    }, 20_000);
+    expect(await isLeader(standby)).toBe(false);
+    expect(await reconciles(standby)).toBe(0);
   });
 
   it('SIGKILL of the leader: the standby takes over within the lease duration and reconciles', async () => {
