@@ -44,11 +44,13 @@ export class RedisRateLimits {
 
   /** The shared bucket of integration `name` (`namespace/name` where known); connects on first use. */
   bucket(name: string, limit: SharedLimit): SharedBucket {
-    const { client } = (this.connection ??= this.connect());
+    const { client, connecting } = (this.connection ??= this.connect());
     const options = { keys: [KEY_PREFIX + name], arguments: [String(limit.perMs / limit.requests), String(limit.burst)] };
     return {
       take: async (maxWaitMs: number): Promise<SharedTake> => {
-        // Away: the local bucket decides at once, rather than after the wait for an answer.
+        // The first connection may still be on its way (the caller bounds the wait); a lost one is not
+        // waited for: the local bucket decides at once.
+        if (!client.isReady) await connecting;
         if (!client.isReady) throw new Error(`Redis at ${redact(this.url)} is not connected`);
         const [taken, wait] = (await runScript(client, TAKE, { ...options, arguments: [...options.arguments, String(maxWaitMs)] })) as [number, string];
         return { taken: taken === 1, waitMs: Number(wait) };

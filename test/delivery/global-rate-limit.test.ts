@@ -4,7 +4,7 @@
 // with its local bucket, and count the fallback; with Redis back, the shared limit holds again. The
 // script's arithmetic is checked against the same real Redis.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { createClient } from '@redis/client';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisRateLimits } from '../../src/sidecar/redis-rate-limits.ts';
-import { docs, integration, sample } from '../sidecar/harness.ts';
+import { docs, integration, sample, startHarness } from '../sidecar/harness.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { spawnSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
 
@@ -84,6 +84,42 @@ function busiestWindow(arrivals: readonly number[], windowMs: number): number {
     most = Math.max(most, i - j + 1);
   }
   return most;
+}
+
+/**
+ * A loopback TCP relay in front of Redis that can stall: while stalled it holds what the client sends,
+ * keeping the connection open, as a Redis too busy to answer would.
+ */
+async function startStallingRelay(port: number): Promise<{ url: string; stall(): void; resume(): void; close(): Promise<void> }> {
+  let stalled = false;
+  const pairs: { client: Socket; redis: Socket; held: Buffer[] }[] = [];
+  const server = createTcpServer((client) => {
+    const redis = connect(port, '127.0.0.1');
+    const pair = { client, redis, held: [] as Buffer[] };
+    pairs.push(pair);
+    client.on('data', (chunk: Buffer) => (stalled ? pair.held.push(chunk) : redis.write(chunk)));
+    redis.on('data', (chunk: Buffer) => client.write(chunk));
+    client.on('close', () => redis.destroy());
+    redis.on('close', () => client.destroy());
+    client.on('error', () => {});
+    redis.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stall: () => (stalled = true),
+    resume: () => {
+      stalled = false;
+      for (const pair of pairs) for (const chunk of pair.held.splice(0)) pair.redis.write(chunk);
+    },
+    close: () => {
+      for (const { client, redis } of pairs) {
+        client.destroy();
+        redis.destroy();
+      }
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 async function fallbacks(p: SidecarProcess): Promise<number> {
@@ -198,9 +234,9 @@ describe('rateLimit.scope global on one Redis', () => {
       await sleep(3000);
       const afterReconnect = await Promise.all(three.map(fallbacks));
       const back = await phase(three, vendor.arrivals, runMs);
+      expect(await Promise.all(three.map(fallbacks))).toEqual(afterReconnect);
       expect(back.arrived).toBeLessThanOrEqual(BURST + (RATE * back.ms) / 1000);
       expect(back.arrived).toBeGreaterThanOrEqual(0.8 * RATE * (runMs / 1000));
-      expect(await Promise.all(three.map(fallbacks))).toEqual(afterReconnect);
       expect(three[0]!.output()).toContain('the shared rate-limit bucket answers again');
       const figures = (p: Phase) => ({ offered: p.statuses.length, served: p.statuses.filter((s) => s === 200).length, arrived: p.arrived, phaseMs: Math.round(p.ms), busiestSecond: p.busiestSecond });
       console.log(`global rate limit figures (quota ${RATE}/s, burst ${BURST}, 3 × ${OFFERED_PER_SIDECAR}/s offered): ${JSON.stringify({ shared: figures(shared), away: figures(away), back: figures(back), fallbacks: counted })}`);
@@ -219,14 +255,14 @@ describe('rateLimit.scope global on one Redis', () => {
       const config = join(dir, 'reject.yaml');
       await writeFile(
         config,
-        docs(integration('erp', { upstream: { url: vendor.url }, rateLimit: { requests: 1, per: '10s', burst: 1, scope: 'global', whenExceeded: 'reject' } })),
+        docs(integration('billing', { upstream: { url: vendor.url }, rateLimit: { requests: 1, per: '10s', burst: 1, scope: 'global', whenExceeded: 'reject' } })),
       );
       const args = ['--config', config, '--port', '0', '--admin-port', '0', '--delivery-store', redis.url, '--secrets-dir', dir];
       const [a, b] = [await spawnSidecar(args), await spawnSidecar(args)];
       sidecars.push(a!, b!);
-      const first = await fetch(`http://127.0.0.1:${a!.port}/erp/v1/items`);
+      const first = await fetch(`http://127.0.0.1:${a!.port}/billing/v1/items`);
       expect(first.status).toBe(200);
-      const second = await fetch(`http://127.0.0.1:${b!.port}/erp/v1/items`);
+      const second = await fetch(`http://127.0.0.1:${b!.port}/billing/v1/items`);
       expect(second.status).toBe(429);
       expect(((await second.json()) as { error: string }).error).toBe('rate_limited');
       const retryAfter = Number(second.headers.get('retry-after'));
@@ -238,6 +274,67 @@ describe('rateLimit.scope global on one Redis', () => {
         p.child.kill('SIGTERM');
         await p.exited;
       }
+      await vendor.close();
+    }
+  });
+
+  it('Redis slow to answer: after 50 ms the local bucket decides, the call is served, and the warning comes once per outage', async () => {
+    const vendor = await startCountingVendor();
+    const relay = await startStallingRelay(redis.port);
+    const h = await startHarness(
+      integration('ledger', { upstream: { url: vendor.url }, rateLimit: { requests: 1000, per: '1s', scope: 'global' } }),
+      { deliveryStore: relay.url },
+    );
+    try {
+      const fallbackCount = async () => sample(await h.metrics(), 'breakwater_rate_limit_fallback_total{integration="ledger"}') ?? 0;
+      expect((await h.call('/ledger/v1/items')).status).toBe(200);
+      expect(await fallbackCount()).toBe(0);
+      relay.stall();
+      const slow = [];
+      for (let i = 0; i < 3; i++) slow.push(await h.call('/ledger/v1/items'));
+      expect(slow.map((r) => r.status)).toEqual([200, 200, 200]);
+      // Each waited for the shared bucket's answer, and no longer than that and a little.
+      for (const r of slow) {
+        expect(r.ms).toBeGreaterThanOrEqual(49);
+        expect(r.ms).toBeLessThan(500);
+      }
+      expect(await fallbackCount()).toBe(3);
+      const warnings = () => h.logs.filter((l) => l.msg === "the shared rate-limit bucket does not answer: this pod's share of the quota limits calls until it does");
+      expect(warnings()).toHaveLength(1);
+      // The held commands go through first (each an fsync, with the AOF on every write): then Redis answers in time again.
+      relay.resume();
+      await sleep(250);
+      expect((await h.call('/ledger/v1/items')).status).toBe(200);
+      expect(await fallbackCount()).toBe(3);
+      expect(h.logs.some((l) => l.msg === 'the shared rate-limit bucket answers again')).toBe(true);
+      // A second outage is announced again.
+      relay.stall();
+      expect((await h.call('/ledger/v1/items')).status).toBe(200);
+      expect(warnings()).toHaveLength(2);
+      relay.resume();
+      expect(vendor.arrivals).toHaveLength(6);
+    } finally {
+      await h.close();
+      await relay.close();
+      await vendor.close();
+    }
+  });
+
+  it('observe mode counts the refusals of the shared bucket and sends every call', async () => {
+    const vendor = await startCountingVendor();
+    const spec = { upstream: { url: vendor.url }, mode: 'observe' as const, rateLimit: { requests: 1, per: '10s', burst: 1, whenExceeded: 'reject' as const, scope: 'global' as const } };
+    const a = await startHarness(integration('watched', spec), { deliveryStore: redis.url });
+    const b = await startHarness(integration('watched', spec), { deliveryStore: redis.url });
+    try {
+      expect((await a.call('/watched/v1/items')).status).toBe(200);
+      expect((await b.call('/watched/v1/items')).status).toBe(200);
+      expect(vendor.arrivals).toHaveLength(2);
+      const observed = async (h: typeof a) => sample(await h.metrics(), 'breakwater_observed_decisions_total{integration="watched",decision="rate_limited"}');
+      expect(await observed(a)).toBeUndefined();
+      expect(await observed(b)).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
       await vendor.close();
     }
   });
