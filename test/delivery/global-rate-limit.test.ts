@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
 import { Pool } from 'undici';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisRateLimits } from '../../src/sidecar/redis-rate-limits.ts';
 import { docs, integration, sample, startHarness } from '../sidecar/harness.ts';
@@ -320,11 +321,15 @@ describe('rateLimit.scope global on one Redis', () => {
     }
   });
 
-  it('observe mode counts the refusals of the shared bucket and sends every call', async () => {
+  it('observe mode counts the refusals of the shared bucket and sends every call; the key names the namespace', async () => {
     const vendor = await startCountingVendor();
-    const spec = { upstream: { url: vendor.url }, mode: 'observe' as const, rateLimit: { requests: 1, per: '10s', burst: 1, whenExceeded: 'reject' as const, scope: 'global' as const } };
-    const a = await startHarness(integration('watched', spec), { deliveryStore: redis.url });
-    const b = await startHarness(integration('watched', spec), { deliveryStore: redis.url });
+    const spec = { upstream: { url: vendor.url }, mode: 'observe', rateLimit: { requests: 1, per: '10s', burst: 1, whenExceeded: 'reject', scope: 'global' } };
+    // As the operator renders it: the namespace travels with the name.
+    const config = stringify({ apiVersion: 'breakwater.dev/v1alpha1', kind: 'ExternalIntegration', metadata: { name: 'watched', namespace: 'shop' }, spec });
+    const a = await startHarness(config, { deliveryStore: redis.url });
+    const b = await startHarness(config, { deliveryStore: redis.url });
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
     try {
       expect((await a.call('/watched/v1/items')).status).toBe(200);
       expect((await b.call('/watched/v1/items')).status).toBe(200);
@@ -332,7 +337,9 @@ describe('rateLimit.scope global on one Redis', () => {
       const observed = async (h: typeof a) => sample(await h.metrics(), 'breakwater_observed_decisions_total{integration="watched",decision="rate_limited"}');
       expect(await observed(a)).toBeUndefined();
       expect(await observed(b)).toBe(1);
+      expect(await raw.exists('breakwater:ratelimit:shop/watched')).toBe(1);
     } finally {
+      await raw.close();
       await a.close();
       await b.close();
       await vendor.close();
