@@ -7,8 +7,13 @@ export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'] as
 export const HTTP_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE'] as const;
 export const JITTER_MODES = ['full', 'none'] as const;
 export const WHEN_EXCEEDED = ['queue', 'reject'] as const;
-/** pod: each sidecar has the whole quota; fleet: the pods reporting for the integration share it. */
-export const RATE_LIMIT_SCOPES = ['pod', 'fleet'] as const;
+/**
+ * pod: each sidecar has the whole quota; fleet: the pods reporting for the integration share it;
+ * global: one bucket in the delivery store's Redis serves every sidecar using that Redis.
+ */
+export const RATE_LIMIT_SCOPES = ['pod', 'fleet', 'global'] as const;
+/** scope global: the longest wait for the shared bucket's answer before a call is limited locally. */
+export const GLOBAL_RATE_LIMIT_ANSWER_MS = 50;
 /** enforce: the policy acts on every call; observe: it only counts what it would have done. */
 export const POLICY_MODES = ['enforce', 'observe'] as const;
 /** caller: only a key the app sends makes another method retryable; generate: the sidecar adds one when it sends none. */

@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import {
   DEFAULTS,
   FAILURE_KINDS,
+  GLOBAL_RATE_LIMIT_ANSWER_MS,
   HTTP_METHODS,
   IDEMPOTENCY_KEY_MODES,
   JITTER_MODES,
@@ -421,7 +422,7 @@ const RateLimit = Type.Object(
         RATE_LIMIT_SCOPES.map((m) => Type.Literal(m)),
         {
           description:
-            `pod: every sidecar has the whole quota. fleet: the quota (requests and burst) is split evenly across the pods reporting for this integration, as the operator counts them; a pod learns its share with every report, and runs with the whole quota until its first one is answered. Defaults to ${d.rateLimit.scope}.`,
+            `pod: every sidecar has the whole quota. fleet: the quota (requests and burst) is split evenly across the pods reporting for this integration, as the operator counts them; a pod learns its share with every report, and runs with the whole quota until its first one is answered. global: one exact limit for every sidecar sharing the Redis of a redis:// delivery store, kept in that Redis; while it does not answer (within ${GLOBAL_RATE_LIMIT_ANSWER_MS}ms), each pod limits with its fleet share, and without a Redis store global behaves as fleet. Defaults to ${d.rateLimit.scope}.`,
         },
       ),
     ),
@@ -429,7 +430,7 @@ const RateLimit = Type.Object(
   {
     additionalProperties: false,
     description:
-      'Token bucket in front of the vendor. Each sidecar keeps its own: with scope pod (the default) the limit is per pod, so N replicas of the app send up to N times `requests` per `per`; with scope fleet the replicas share it. None unless given.',
+      'Token bucket in front of the vendor. Each sidecar keeps its own: with scope pod (the default) the limit is per pod, so N replicas of the app send up to N times `requests` per `per`; with scope fleet the replicas share it; with scope global one bucket in the Redis of the delivery store serves them all. None unless given.',
     ...withRules([
       {
         cel: "!has(self.maxQueueWait) || !has(self.whenExceeded) || self.whenExceeded == 'queue'",

@@ -9,8 +9,7 @@
 // settings say (appendonly yes, appendfsync always for nothing acknowledged to be lost).
 // The scripts compute key names from a prefix, so the store runs on a single Redis (or a primary with
 // replicas), not on Redis Cluster.
-import { createHash } from 'node:crypto';
-import { createClient, RESP_TYPES } from '@redis/client';
+import { RESP_TYPES } from '@redis/client';
 import {
   BacklogFullError,
   DeliveryNotFoundError,
@@ -18,6 +17,7 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from './errors.ts';
+import { CONNECT_WAIT_MS, createRedisClient, runScript } from './redis-client.ts';
 import {
   queuedDelivery,
   type BacklogStats,
@@ -37,8 +37,6 @@ import {
 const PREFIX = 'breakwater:';
 /** A script's own refusal, as Redis relays it (it may put `ERR ` before it). */
 const SCRIPT_ERROR = /(?:^|\s)(BW_[A-Z_]+)\s?(.*)$/;
-/** How long an operation waits for a connection being (re)established before failing. */
-const CONNECT_WAIT_MS = 2000;
 
 // Shared by every script: ARGV[1] is the key prefix. Records are JSON (cjson); bodies are raw strings.
 const COMMON = `
@@ -341,16 +339,10 @@ export class RedisStore implements DeliveryStore {
 
   constructor(url: string, password?: string) {
     this.url = url;
-    this.client = createClient({
-      url,
-      ...(password !== undefined && { password }),
-      // Fail a call at once while Redis is away (503 store_unavailable), rather than queue it.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: CONNECT_WAIT_MS, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000) },
-    }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-    // Reconnects on its own; the errors surface as StoreUnavailableError on the calls made meanwhile.
-    this.client.on('error', () => {});
-    this.connecting = this.client.connect().catch(() => undefined);
+    // A call made while Redis is away fails at once: 503 store_unavailable.
+    const { client, connecting } = createRedisClient(url, password);
+    this.client = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+    this.connecting = connecting;
   }
 
   async submit(d: NewDelivery, o: SubmitOptions): Promise<SubmitResult> {
@@ -482,13 +474,7 @@ export class RedisStore implements DeliveryStore {
   private async run(script: string, args: readonly (string | Buffer)[], integration = '', maxBacklog = 0): Promise<unknown> {
     try {
       const options = { arguments: [PREFIX, ...args] };
-      // By digest, so the script's text crosses the wire once per server, not once per call.
-      return await this.guard(() =>
-        this.client.evalSha(digest(script), options).catch((error: Error) => {
-          if (!error.message.startsWith('NOSCRIPT')) throw error;
-          return this.client.eval(script, options);
-        }),
-      );
+      return await this.guard(() => runScript(this.client, script, options));
     } catch (error) {
       const [, code, detail = ''] = SCRIPT_ERROR.exec((error as Error).message) ?? [];
       if (code === 'BW_BACKLOG_FULL') throw new BacklogFullError(integration, maxBacklog);
@@ -512,16 +498,6 @@ export class RedisStore implements DeliveryStore {
       throw new StoreUnavailableError(`the delivery store at ${redact(this.url)} failed: ${(error as Error).message}`, { cause: error });
     }
   }
-}
-
-const digests = new Map<string, string>();
-function digest(script: string): string {
-  let sha = digests.get(script);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(script).digest('hex');
-    digests.set(script, sha);
-  }
-  return sha;
 }
 
 /** The URL without its password, for messages and logs. */

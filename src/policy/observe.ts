@@ -10,6 +10,7 @@ import type { SidecarErrorCode } from '../api/errors.ts';
 import type { AttemptResult, Call, PolicyRequest } from './call.ts';
 import { classifyError, isCertificateError } from './classify.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
+import type { GlobalLimiter } from './global-limiter.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { nextStep, worthRetrying, type RetryContext } from './retry.ts';
 import { describe, type Next, type Stage, type StartAttempt } from './stages.ts';
@@ -80,6 +81,14 @@ export function observeDeadline<Q extends PolicyRequest, R extends AttemptResult
 export function observeRateLimit<Q extends PolicyRequest, R extends AttemptResult>(limiter: RateLimiter, observe: Observe): Stage<Q, R> {
   return (call, next) => {
     if (!limiter.take()) decide(call, 'rate_limited', observe);
+    return next(call);
+  };
+}
+
+/** rateLimit.scope global: the shared bucket's decision, its token taken, as observeRateLimit's. */
+export function observeGlobalRateLimit<Q extends PolicyRequest, R extends AttemptResult>(limiter: GlobalLimiter, observe: Observe): Stage<Q, R> {
+  return async (call, next) => {
+    if (!(await limiter.take(call))) decide(call, 'rate_limited', observe);
     return next(call);
   };
 }

@@ -21,28 +21,42 @@ import {
   type CircuitBreakerPolicy,
   type Event,
 } from 'cockatiel';
+import { GLOBAL_RATE_LIMIT_ANSWER_MS } from '../api/defaults.ts';
 import type { ResolvedSpec } from '../api/resolve.ts';
 import { Call, type AttemptResult, type PolicyRequest } from './call.ts';
 import { FailureMatcher } from './classify.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
 import { FailureRateBreaker } from './failure-rate-breaker.ts';
 import { IdempotencyRule } from './idempotency.ts';
-import { observeAttempt, observeBreaker, observeBulkhead, observeDeadline, observeRateLimit, observeRetry, type ObservedDecision } from './observe.ts';
+import { GlobalLimiter, type SharedBucket } from './global-limiter.ts';
+import { observeAttempt, observeBreaker, observeBulkhead, observeDeadline, observeGlobalRateLimit, observeRateLimit, observeRetry, type ObservedDecision } from './observe.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { once, retry, type RetryContext } from './retry.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { attemptTimeout, breaker, bulkhead, compose, deadline, markSlow, rateLimit, type Next, type Stage, type StartAttempt } from './stages.ts';
+import { attemptTimeout, breaker, bulkhead, compose, deadline, globalRateLimit, markSlow, rateLimit, type Next, type Stage, type StartAttempt } from './stages.ts';
 
 export interface PolicyOptions {
   /** Clock for deadlines, the rate limiter and the retry budget; Date.now by default. */
   readonly now?: () => number;
   /** Source of backoff jitter; Math.random by default. */
   readonly random?: () => number;
+  /** The bucket every sidecar shares, for rateLimit.scope global; without it such a limit is the local one. */
+  readonly sharedBucket?: SharedBucket;
+}
+
+/** The shared rate-limit bucket did not answer: the local one decided. */
+export interface LimiterFallback {
+  readonly error: Error;
+  /** The first call of an outage: the shared bucket had answered the one before. */
+  readonly outageStarts: boolean;
 }
 
 export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends AttemptResult = AttemptResult> {
   readonly spec: ResolvedSpec;
+  /** The local bucket: the limit itself, or, for rateLimit.scope global, what decides while the shared one does not answer. */
   readonly limiter: RateLimiter | undefined;
+  /** rateLimit.scope global with a shared bucket. */
+  readonly globalLimiter: GlobalLimiter | undefined;
   /** Enforce mode only: observe mode counts its calls in its own stage. */
   readonly bulkhead: BulkheadPolicy | undefined;
   readonly breaker: CircuitBreakerPolicy;
@@ -54,9 +68,15 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
   readonly onBudgetRefused: Event<void>;
   /** Observe mode: fires for each decision the policy would have taken. */
   readonly onObserved: Event<ObservedDecision>;
+  /** rateLimit.scope global: fires for each call the local bucket decided because the shared one did not answer. */
+  readonly onLimiterFallback: Event<LimiterFallback>;
+  /** rateLimit.scope global: fires when the shared bucket answers again after an outage. */
+  readonly onLimiterRecovered: Event<void>;
   private readonly retryEmitter = new EventEmitter<void>();
   private readonly budgetEmitter = new EventEmitter<void>();
   private readonly observedEmitter = new EventEmitter<ObservedDecision>();
+  private readonly fallbackEmitter = new EventEmitter<LimiterFallback>();
+  private readonly recoveredEmitter = new EventEmitter<void>();
   private readonly now: () => number;
   /** The stack with the retry stage, and the one for a request that may not be sent twice. */
   private readonly retrying: Next<Q, R>;
@@ -71,9 +91,21 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
     this.onRetry = this.retryEmitter.addListener;
     this.onBudgetRefused = this.budgetEmitter.addListener;
     this.onObserved = this.observedEmitter.addListener;
+    this.onLimiterFallback = this.fallbackEmitter.addListener;
+    this.onLimiterRecovered = this.recoveredEmitter.addListener;
     const { retry: retrySpec, circuitBreaker: cb } = spec;
 
     this.limiter = spec.rateLimit && new RateLimiter({ ...spec.rateLimit, now: this.now });
+    this.globalLimiter =
+      this.limiter && spec.rateLimit?.scope === 'global' && options.sharedBucket
+        ? new GlobalLimiter(options.sharedBucket, this.limiter, {
+            ...spec.rateLimit,
+            answerWithinMs: GLOBAL_RATE_LIMIT_ANSWER_MS,
+            now: this.now,
+            onFallback: (error, outageStarts) => this.fallbackEmitter.emit({ error, outageStarts }),
+            onRecovered: () => this.recoveredEmitter.emit(),
+          })
+        : undefined;
     this.bulkhead = spec.bulkhead && spec.mode === 'enforce' ? cockatielBulkhead(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued) : undefined;
     this.budget = new RetryBudget({ ...retrySpec.budget, now: this.now });
     this.idempotency = new IdempotencyRule(retrySpec.methods, retrySpec.idempotencyHeader, retrySpec.idempotencyKey === 'generate');
@@ -139,7 +171,7 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
         compose(
           [
             observeDeadline(spec.timeouts, this.now, observe),
-            ...(this.limiter ? [observeRateLimit<Q, R>(this.limiter, observe)] : []),
+            ...this.rateLimitStage(() => observeGlobalRateLimit<Q, R>(this.globalLimiter!, observe), () => observeRateLimit<Q, R>(this.limiter!, observe)),
             ...(spec.bulkhead ? [observeBulkhead<Q, R>(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued, observe)] : []),
             ...stages,
             // A person's forceOpen is obeyed in either mode: isolating a vendor is an order, not a policy to try out.
@@ -157,7 +189,7 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
       compose(
         [
           deadline(spec.timeouts.totalMs),
-          ...(this.limiter ? [rateLimit<Q, R>(this.limiter)] : []),
+          ...this.rateLimitStage(() => globalRateLimit<Q, R>(this.globalLimiter!), () => rateLimit<Q, R>(this.limiter!)),
           ...(this.bulkhead ? [bulkhead<Q, R>(this.bulkhead)] : []),
           stage,
           breaker(this.breaker),
@@ -167,6 +199,12 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
       );
     this.retrying = stack(retryStage);
     this.single = stack(once(retryOn, 'not-replayable'));
+  }
+
+  /** The rate-limit stage, if any: the shared bucket's where there is one, else the local one's. */
+  private rateLimitStage(global: () => Stage<Q, R>, local: () => Stage<Q, R>): Stage<Q, R>[] {
+    if (this.globalLimiter) return [global()];
+    return this.limiter ? [local()] : [];
   }
 
   /**

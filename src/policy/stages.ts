@@ -6,6 +6,7 @@ import type { BulkheadPolicy, CircuitBreakerPolicy } from 'cockatiel';
 import type { AttemptHandle, AttemptResult, Call, PolicyRequest } from './call.ts';
 import { classifyError, isCertificateError } from './classify.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
+import type { GlobalLimiter } from './global-limiter.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
 export type Next<Q extends PolicyRequest, R extends AttemptResult> = (call: Call<Q, R>) => Promise<R>;
@@ -38,6 +39,11 @@ export function rateLimit<Q extends PolicyRequest, R extends AttemptResult>(limi
     }
     return wait ? wait.then(() => next(call)) : next(call);
   };
+}
+
+/** rateLimit.scope global: a token of the shared bucket (or of the local one while it does not answer). */
+export function globalRateLimit<Q extends PolicyRequest, R extends AttemptResult>(limiter: GlobalLimiter): Stage<Q, R> {
+  return (call, next) => limiter.acquire(call).then(() => next(call));
 }
 
 /**

@@ -76,13 +76,16 @@ export function fleetSnapshot(
   };
 }
 
-/** Applies the operator's shares to the rate limiters of integrations whose quota is fleet-scoped. */
+/**
+ * Applies the operator's shares to the rate limiters of integrations whose quota is fleet-scoped, and
+ * of global ones, whose local bucket limits calls while the shared one does not answer.
+ */
 export function fleetShares(table: { names(): string[]; get(name: string): Integration | undefined }): (shares: ReadonlyMap<string, number>) => void {
   return (shares) => {
     for (const name of table.names()) {
       const integration = table.get(name);
       const share = shares.get(name);
-      if (share !== undefined && integration?.spec.rateLimit?.scope === 'fleet') integration.policy.limiter?.setShare(share);
+      if (share !== undefined && integration?.spec.rateLimit !== undefined && integration.spec.rateLimit.scope !== 'pod') integration.policy.limiter?.setShare(share);
     }
   };
 }

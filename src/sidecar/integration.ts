@@ -11,6 +11,7 @@ import { SecretFile } from './credentials.ts';
 import { prepareFallback, type PreparedFallback } from './error-response.ts';
 import type { HeaderRules } from './headers.ts';
 import { CIRCUIT_GAUGE, type IntegrationMetrics, type SidecarMetrics } from './metrics.ts';
+import type { RedisRateLimits } from './redis-rate-limits.ts';
 import { Upstream } from './upstream.ts';
 import { sendAttempt, type Outbound, type UpstreamResponse } from './upstream-response.ts';
 
@@ -23,6 +24,8 @@ export interface IntegrationContext {
   readonly logger: Logger;
   readonly metrics: SidecarMetrics;
   readonly policy: PolicyOptions;
+  /** The shared buckets of rateLimit.scope global: there when the delivery store is a Redis. */
+  readonly sharedLimits?: RedisRateLimits;
 }
 
 const STATE_NAMES: Record<CircuitState, keyof typeof CIRCUIT_GAUGE> = {
@@ -66,7 +69,16 @@ export class Integration implements HeaderRules {
     this.observing = this.spec.mode === 'observe';
     this.logger = context.logger.child({ integration: this.name });
     this.logsAttempts = this.logger.isLevelEnabled('debug');
-    this.policy = new CompiledPolicy(this.spec, sendAttempt, context.policy);
+    const rateLimit = this.spec.rateLimit;
+    const global = rateLimit?.scope === 'global';
+    const bucketName = doc.metadata.namespace ? `${doc.metadata.namespace}/${this.name}` : this.name;
+    const sharedBucket = global && context.sharedLimits?.bucket(bucketName, rateLimit);
+    this.policy = new CompiledPolicy(this.spec, sendAttempt, sharedBucket ? { ...context.policy, sharedBucket } : context.policy);
+    if (global && !sharedBucket) {
+      this.logger.warn(
+        'rateLimit.scope global needs the Redis of a redis:// delivery store, and this sidecar has none: the quota is split across the pods as with scope fleet',
+      );
+    }
     this.upstream = new Upstream(this.spec, {
       secretsDir: context.secretsDir,
       secretPollMs: context.secretPollMs,
@@ -93,6 +105,11 @@ export class Integration implements HeaderRules {
       this.policy.onRetry(() => m.retries.inc(labels)),
       this.policy.onBudgetRefused(() => this.metrics.retryBudgetExhausted()),
       this.policy.onObserved((decision) => this.metrics.observed(decision)),
+      this.policy.onLimiterFallback(({ error, outageStarts }) => {
+        this.metrics.rateLimitFallback();
+        if (outageStarts) this.logger.warn({ err: error }, "the shared rate-limit bucket does not answer: this pod's share of the quota limits calls until it does");
+      }),
+      this.policy.onLimiterRecovered(() => this.logger.info('the shared rate-limit bucket answers again')),
       ...(this.policy.bulkhead ? [this.policy.bulkhead.onReject(() => m.bulkheadRejected.inc(labels))] : []),
     ];
     // Held open from the start, so no transition announces it.

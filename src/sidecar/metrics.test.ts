@@ -13,6 +13,7 @@ describe('IntegrationMetrics', () => {
       m.request('GET', 200, 'upstream', 0.01);
       m.fallback();
       m.rateLimited();
+      m.rateLimitFallback();
     }
     expect(await registry.metrics()).toContain('integration="retired"');
 
@@ -23,6 +24,7 @@ describe('IntegrationMetrics', () => {
     retired.request('GET', 200, 'upstream', 0.01);
     retired.fallback();
     retired.rateLimited();
+    retired.rateLimitFallback();
     const text = await registry.metrics();
     expect(text).not.toContain('integration="retired"');
     expect(text).toContain('breakwater_requests_total{integration="kept",method="GET",code_class="2xx",outcome="upstream"} 1');

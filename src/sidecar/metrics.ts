@@ -27,6 +27,7 @@ export class SidecarMetrics {
   readonly circuitState: Gauge<'integration'>;
   readonly circuitTransitions: Counter<'integration' | 'to'>;
   readonly rateLimited: Counter<'integration'>;
+  readonly rateLimitFallbacks: Counter<'integration'>;
   readonly bulkheadRejected: Counter<'integration'>;
   readonly fallbacks: Counter<'integration'>;
   readonly observedDecisions: Counter<'integration' | 'decision'>;
@@ -83,6 +84,12 @@ export class SidecarMetrics {
       registers,
     });
     this.rateLimited = new Counter({ name: `${p}rate_limited_total`, help: 'Calls rejected by the rate limiter.', labelNames: ['integration'], registers });
+    this.rateLimitFallbacks = new Counter({
+      name: `${p}rate_limit_fallback_total`,
+      help: "rateLimit.scope global: calls the local bucket (this pod's share of the quota) limited because the shared one in Redis did not answer in time.",
+      labelNames: ['integration'],
+      registers,
+    });
     this.bulkheadRejected = new Counter({ name: `${p}bulkhead_rejected_total`, help: 'Calls rejected by a full bulkhead.', labelNames: ['integration'], registers });
     this.fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Fallback responses served.', labelNames: ['integration'], registers });
     this.observedDecisions = new Counter({
@@ -156,6 +163,11 @@ export class IntegrationMetrics {
     this.metrics.rateLimited.inc({ integration: this.name });
   }
 
+  rateLimitFallback(): void {
+    if (this.removed) return;
+    this.metrics.rateLimitFallbacks.inc({ integration: this.name });
+  }
+
   retryBudgetExhausted(): void {
     if (this.removed) return;
     this.metrics.retryBudgetExhausted.inc({ integration: this.name });
@@ -187,6 +199,6 @@ export class IntegrationMetrics {
     for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
     for (const decision of this.observedChildren.keys()) m.observedDecisions.remove(this.name, decision);
     for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);
-    for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitState, m.rateLimited, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
+    for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitState, m.rateLimited, m.rateLimitFallbacks, m.bulkheadRejected, m.fallbacks]) metric.remove(this.name);
   }
 }

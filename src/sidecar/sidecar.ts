@@ -12,6 +12,7 @@ import { fleetShares, fleetSnapshot } from './fleet-snapshot.ts';
 import type { ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
+import { RedisRateLimits } from './redis-rate-limits.ts';
 import { ConfigReloader } from './reload.ts';
 import { startProxyServer, type ProxyServer } from './server.ts';
 
@@ -28,6 +29,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const logger = options.logger;
   const registry = options.registry ?? createRegistry();
   const metrics: SidecarMetrics = new SidecarMetrics(registry, () => table.circuitStates());
+  const location = parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR, options.deliveryStorePassword);
+  // The delivery store's Redis also holds rateLimit.scope global's buckets; it connects on first use.
+  const sharedLimits = location.kind === 'redis' ? new RedisRateLimits(location.url, location.password) : undefined;
   const table: IntegrationTable = new IntegrationTable({
     ...(options.integrations && { only: new Set(options.integrations) }),
     secretsDir: options.secretsDir,
@@ -36,9 +40,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     metrics,
     policy: options.policy ?? {},
+    ...(sharedLimits && { sharedLimits }),
   });
   const reloader = new ConfigReloader({ configPath: options.configPath, table, metrics, logger });
-  await reloader.loadFirst();
+  try {
+    await reloader.loadFirst();
+  } catch (error) {
+    table.close();
+    await sharedLimits?.close();
+    throw error;
+  }
 
   const context: ForwardContext = {
     limits: {
@@ -47,7 +58,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     },
     logSampleRate: options.logSampleRate ?? SIDECAR_DEFAULTS.logSampleRate,
   };
-  const location = parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR, options.deliveryStorePassword);
   const deliveries = new Deliveries({
     location,
     table,
@@ -65,6 +75,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   } catch (error) {
     await deliveries.drain(0);
     table.close();
+    await sharedLimits?.close();
     throw error;
   }
   try {
@@ -80,6 +91,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await server.drain(Date.now());
     await deliveries.drain(0);
     table.close();
+    await sharedLimits?.close();
     throw error;
   }
 
@@ -110,6 +122,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await deliveries.drain(Math.max(0, deadline - Date.now()));
     await reported;
     table.close();
+    await sharedLimits?.close();
     await admin.close();
   };
 

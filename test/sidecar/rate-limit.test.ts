@@ -64,4 +64,26 @@ describe('rate limit', () => {
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual((arrivals.length - 1) * 100 - 30);
     expect(arrivals[0]! - started).toBeLessThan(250);
   });
+
+  it('scope global without a Redis store: behaves as fleet (the local bucket), and says why at load', async () => {
+    const solo = await startHarness(
+      integration('shared', {
+        upstream: { url: `${vendor.url}/shared` },
+        rateLimit: { requests: 1, per: '10s', burst: 1, whenExceeded: 'reject', scope: 'global' },
+      }),
+    );
+    try {
+      const warning = solo.logs.find((l) => l.integration === 'shared' && l.level === 'warn');
+      expect(warning?.msg).toBe(
+        'rateLimit.scope global needs the Redis of a redis:// delivery store, and this sidecar has none: the quota is split across the pods as with scope fleet',
+      );
+      expect((await solo.call('/shared/x')).status).toBe(200);
+      const limited = await solo.call('/shared/x');
+      expect(limited.status).toBe(429);
+      expect(limited.headers['retry-after']).toBe('10');
+      expect(sample(await solo.metrics(), 'breakwater_rate_limit_fallback_total{integration="shared"}')).toBeUndefined();
+    } finally {
+      await solo.close();
+    }
+  });
 });
