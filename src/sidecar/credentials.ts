@@ -57,8 +57,20 @@ export class SecretFile {
     return this.current === undefined && this.lastError ? this.diagnose(this.lastError) : '';
   }
 
+  /** Unreadable because the Secret is not mounted at all: named after the pod started, so only a restart mounts it. */
+  get notMounted(): boolean {
+    return this.current === undefined && this.folderMissing();
+  }
+
   close(): void {
     unwatchFile(this.path, this.listener);
+  }
+
+  // The webhook mounts every Secret the pod's integrations name when the pod is created, optional, so
+  // the folder exists even while the Secret does not. No folder means the Secret was referenced after
+  // the pod started: only a new pod gets it mounted.
+  private folderMissing(): boolean {
+    return !existsSync(dirname(this.path));
   }
 
   private read(): string | undefined {
@@ -76,13 +88,10 @@ export class SecretFile {
     }
   }
 
-  // The webhook mounts every Secret the pod's integrations name when the pod is created, optional, so
-  // the folder exists even while the Secret does not. No folder means the Secret was referenced after
-  // the pod started: only a new pod gets it mounted.
   private diagnose(error: NodeJS.ErrnoException): string {
     if (error.code !== 'ENOENT') return error.message;
     const folder = dirname(this.path);
-    if (!existsSync(folder)) return `secret ${this.secretName} is not mounted into this pod; restart the pod to mount a Secret referenced after it started`;
+    if (this.folderMissing()) return `secret ${this.secretName} is not mounted into this pod; restart the pod to mount a Secret referenced after it started`;
     const keys = readdirSync(folder).filter((entry) => !entry.startsWith('..'));
     return keys.length === 0
       ? `secret ${this.secretName} does not exist (or is empty)`

@@ -1,8 +1,6 @@
 // What the fleet reporter samples, and where the shares it gets back go. Samples come from what the
 // sidecar already observes: the metrics registry (breaker state, calls by outcome, delivery backlog)
 // and, for each integration in service, whether a Secret it names was mounted into this pod at all.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { CIRCUIT_STATES, type CircuitStateName } from '../api/fleet-report.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
@@ -42,7 +40,6 @@ function failureOf(labels: Sample['labels']): string | undefined {
 export function fleetSnapshot(
   registry: Registry,
   table: { names(): string[]; get(name: string): Integration | undefined },
-  secretsDir: string,
 ): Snapshot {
   const values = async (name: string): Promise<readonly Sample[]> => (await registry.getSingleMetric(`${METRIC_PREFIX}${name}`)?.get())?.values ?? [];
   return async () => {
@@ -59,7 +56,6 @@ export function fleetSnapshot(
         const failure = failureOf(sample.labels);
         if (failure) failures.set(failure, (failures.get(failure) ?? 0) + sample.value);
       }
-      const secrets = [integration.spec.upstream.tls?.caSecretRef?.name, integration.spec.auth?.secretRef.name].filter((s) => s !== undefined);
       return [
         {
           name,
@@ -67,9 +63,7 @@ export function fleetSnapshot(
           calls,
           failures,
           backlog: mine(backlogs)[0]?.value ?? 0,
-          // The webhook mounts every Secret named when the pod is created, optional, so the folder exists
-          // even while the Secret does not; no folder means it was named later (see credentials.ts).
-          needsRestart: secrets.some((secret) => !existsSync(join(secretsDir, secret))),
+          needsRestart: integration.needsRestart,
         },
       ];
     });

@@ -135,6 +135,11 @@ export class Integration implements HeaderRules {
     return readable(this.secret) && readable(this.upstream.ca);
   }
 
+  /** A secret file it needs is not mounted into this pod, so only a restart brings it. */
+  get needsRestart(): boolean {
+    return this.secret?.notMounted === true || this.upstream.ca?.notMounted === true;
+  }
+
   /** Each secret file it cannot read: what it holds and why, for the error message. */
   unavailableSecrets(): string[] {
     return [this.secret, this.upstream.ca].filter((file) => !readable(file)).map((file) => `${file!.what}: ${file!.problem}`);

@@ -100,7 +100,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     startFleetReporter({
       ...options.report,
       sharedStore: location.kind !== 'sqlite',
-      snapshot: fleetSnapshot(registry, table, options.secretsDir),
+      snapshot: fleetSnapshot(registry, table),
       applyShares: fleetShares(table),
       logger,
     });

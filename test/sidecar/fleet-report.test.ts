@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleetReport, type FleetReport } from '../../src/api/fleet-report.ts';
-import { startHarness, integration, type Harness } from './harness.ts';
+import { docs, startHarness, integration, type Harness } from './harness.ts';
 
 interface Received {
   readonly at: number;
@@ -56,7 +56,11 @@ beforeAll(async () => {
   tokenFile = join(await mkdtemp(join(tmpdir(), 'breakwater-token-')), 'token');
   await writeFile(tokenFile, 'token-one\n');
   harness = await startHarness(
-    integration('vendor', { upstream: { url: vendorUrl }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '60s' } }),
+    docs(
+      integration('vendor', { upstream: { url: vendorUrl }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '60s' } }),
+      // Its Secret is not mounted (named after the pod started): only a restart brings it.
+      integration('unmounted', { upstream: { url: vendorUrl }, auth: { header: 'Authorization', secretRef: { name: 'late-key', key: 'token' } } }),
+    ),
     { report: { url: reportUrl, tokenFile, heartbeatMs: 2_000 } },
   );
 });
@@ -75,6 +79,7 @@ describe('fleet reports', () => {
     expect(first.report).toMatchObject({ heartbeatSeconds: 2, sharedStore: false });
     expect(first.report.integrations).toEqual([
       { name: 'vendor', circuit: 'closed', since: expect.any(String), calls: 0, failures: 0, backlog: 0, needsRestart: false },
+      { name: 'unmounted', circuit: 'closed', since: expect.any(String), calls: 0, failures: 0, backlog: 0, needsRestart: true },
     ]);
   });
 
