@@ -22,7 +22,6 @@ export const FLEET_REPORTER_DEFAULTS = {
   sampleMs: 500,
   windowMs: 60_000,
   requestTimeoutMs: 5_000,
-  maxRetryMs: 30_000,
   /** Shutting down waits this long, at most, for the operator to take the leaving report. */
   leavingTimeoutMs: 1_000,
 } as const;
@@ -154,7 +153,9 @@ export function startFleetReporter(options: FleetReporterOptions): FleetReporter
       failuresInARow++;
       // Logged on the first failure and then sparsely: an operator that is down must not flood the log.
       if ((failuresInARow & (failuresInARow - 1)) === 0) logger.warn({ err: (error as Error).message, failures: failuresInARow, url: options.url }, 'fleet report not accepted; retrying');
-      notBefore = at + Math.min(FLEET_REPORTER_DEFAULTS.maxRetryMs, 1000 * 2 ** Math.min(failuresInARow - 1, 5));
+      // Doubling from a second, but never longer than a heartbeat: waiting longer would let this pod's
+      // record lapse (three heartbeats) behind an operator that was away for a moment.
+      notBefore = at + Math.min(heartbeatMs, 1000 * 2 ** Math.min(failuresInARow - 1, 5));
       lastSentAt = -Infinity;
     }
   };

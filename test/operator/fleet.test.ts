@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_INJECT, API_VERSION, GROUP, KIND, PLURAL, REPORT_PATH, REPORT_TOKEN_AUDIENCE, VERSION, WEBHOOK_CERT_SECRET_NAME } from '../../src/api/names.ts';
 import type { ExternalIntegrationSpec, ExternalIntegrationStatus } from '../../src/api/schema.ts';
@@ -120,6 +120,19 @@ async function call(m: Member, times: number): Promise<number[]> {
   return statuses;
 }
 
+/**
+ * Every member answering 200 and the status showing all of them closed: where a test that changes
+ * vendors or breakers starts, so one test's failure does not fail the next ones too.
+ */
+async function allHealthy(): Promise<void> {
+  await eventually('200 in every pod', async () => {
+    const answers = await Promise.all(members.filter((m) => m.sidecar.child.exitCode === null).map((m) => call(m, 1)));
+    return { done: answers.every(([code]) => code === 200) ? answers : undefined, seen: answers };
+  }, 30_000);
+  const live = members.filter((m) => m.sidecar.child.exitCode === null).length;
+  await fleetWhere(`${live} pods reporting, all closed`, (s) => s.pods?.reporting === live && s.circuit?.closed === live, 15_000);
+}
+
 async function status(integration = INTEGRATION): Promise<ExternalIntegrationStatus | undefined> {
   const stored = await client.getJson<{ status?: ExternalIntegrationStatus }>(`/apis/${GROUP}/${VERSION}/namespaces/${app}/${PLURAL}/${integration}`);
   return stored.status;
@@ -175,6 +188,27 @@ async function report(token: string | undefined): Promise<{ status: number; body
     req.end(body);
   });
 }
+
+/**
+ * What the operator and the sidecars said about reports, for a failed test: which reports were
+ * refused or retried and when the fleet controller wrote, so a timing failure shows its timeline.
+ */
+async function reportTimeline(): Promise<string> {
+  const results = ['accepted', 'rate_limited', 'error', 'unauthenticated', 'not_a_pod', 'bad_report'];
+  const counts = await Promise.all(results.map(async (result) => `${result}=${await operator.metric('breakwater_operator_fleet_reports_total', { result }).catch(() => NaN)}`));
+  // The fleet controller's debug lines come with every reconcile; what it did and what went wrong is at info and above.
+  const said = (line: Record<string, unknown>) =>
+    (line.level !== 'debug' || line.result === 'error') && (line.controller === 'fleet' || /fleet|report/i.test(String(line.msg ?? '')));
+  const operatorLines = operator.logs().filter(said).slice(-30).map((l) => `  operator: ${JSON.stringify(l)}`);
+  const sidecarLines = [...members, ...quotaMembers].flatMap((m) =>
+    m.sidecar.output().split('\n').filter((l) => l.includes('fleet-report') || /"level":(40|50|60)/.test(l)).slice(-8).map((l) => `  ${m.pod}: ${l}`),
+  );
+  return [`reports at the operator: ${counts.join(' ')}`, ...operatorLines, ...sidecarLines].join('\n');
+}
+
+beforeEach(({ onTestFailed }) => {
+  onTestFailed(async () => console.log(`${new Date().toISOString()} fleet test failed; report timeline:\n${await reportTimeline()}`));
+});
 
 beforeAll(async () => {
   await installCrd(kubectlFor(inject('k8sBinDir'), kubeconfig));
@@ -245,42 +279,45 @@ describe('fleet view', () => {
     const [, b, c] = members as [Member, Member, Member];
     b.vendor.failing = true;
     c.vendor.failing = true;
-    expect(await call(b, 3)).toEqual([503, 503, 503]);
-    expect(await call(c, 3)).toEqual([503, 503, 503]);
-    const opened = Date.now();
-    const s = await fleetWhere('2/3 open', (s) => s.circuit?.open === 2, 10_000);
-    const seconds = (Date.now() - opened) / 1000;
-    console.log(`fleet: 2/3 open in the status ${seconds.toFixed(1)} s after the breakers opened`);
-    expect(seconds).toBeLessThan(5);
-    expect(s.circuit).toMatchObject({ open: 2, closed: 1, halfOpen: 0 });
-    expect(s.circuit?.since).toBeDefined();
-    expect(s.circuit?.lastError).toMatchObject({ error: expect.stringMatching(/^(vendor_5xx|circuit_open)$/) });
-    expect(['pod-b', 'pod-c']).toContain(s.circuit?.lastError?.pod);
-    // Each breaker opened on its second failure and reported at once; the third call may come after.
-    expect(s.lastMinute?.failures).toBeGreaterThanOrEqual(4);
-    expect(vendorHealthy(s)).toMatchObject({ status: 'False', reason: 'CircuitOpen' });
-    expect(vendorHealthy(s)?.message).toMatch(/^circuit open in 2\/3 pods since /);
-    const warned = await eventually('a CircuitOpen Event', async () => {
-      const found = (await events('CircuitOpen')).find((e) => e.note.startsWith('circuit open in 2/3 pods'));
-      return { done: found, seen: await events('CircuitOpen') };
-    }, 10_000);
-    expect(warned.type).toBe('Warning');
+    try {
+      expect(await call(b, 3)).toEqual([503, 503, 503]);
+      expect(await call(c, 3)).toEqual([503, 503, 503]);
+      const opened = Date.now();
+      const s = await fleetWhere('2/3 open', (s) => s.circuit?.open === 2, 10_000);
+      const seconds = (Date.now() - opened) / 1000;
+      console.log(`fleet: 2/3 open in the status ${seconds.toFixed(1)} s after the breakers opened`);
+      expect(seconds).toBeLessThan(5);
+      expect(s.circuit).toMatchObject({ open: 2, closed: 1, halfOpen: 0 });
+      expect(s.circuit?.since).toBeDefined();
+      expect(s.circuit?.lastError).toMatchObject({ error: expect.stringMatching(/^(vendor_5xx|circuit_open)$/) });
+      expect(['pod-b', 'pod-c']).toContain(s.circuit?.lastError?.pod);
+      // Each breaker opened on its second failure and reported at once; the third call may come after.
+      expect(s.lastMinute?.failures).toBeGreaterThanOrEqual(4);
+      expect(vendorHealthy(s)).toMatchObject({ status: 'False', reason: 'CircuitOpen' });
+      expect(vendorHealthy(s)?.message).toMatch(/^circuit open in 2\/3 pods since /);
+      const warned = await eventually('a CircuitOpen Event', async () => {
+        const found = (await events('CircuitOpen')).find((e) => e.note.startsWith('circuit open in 2/3 pods'));
+        return { done: found, seen: await events('CircuitOpen') };
+      }, 10_000);
+      expect(warned.type).toBe('Warning');
 
-    const unhealthy = await kubectlBreakwater(['status', '-A']);
-    console.log(`$ kubectl breakwater status -A   (exit ${unhealthy.code})\n${unhealthy.stdout}`);
-    expect(unhealthy.code).toBe(1);
-    expect(unhealthy.stdout).toMatch(new RegExp(`^${app}\\s+vendor\\s+True\\s+False\\s+2/3 open\\s+`, 'm'));
-    expect(unhealthy.stdout).toContain(`${app}/vendor: circuit open in 2/3 pods since`);
-    const json = await kubectlBreakwater(['status', '-n', app, '-o', 'json']);
-    expect(json.code).toBe(1);
-    const parsed = JSON.parse(json.stdout) as { healthy: boolean; integrations: { name: string; circuit: object; pods: object; lastMinute: { errorRate: number } }[] };
-    expect(parsed.healthy).toBe(false);
-    expect(parsed.integrations).toHaveLength(1);
-    expect(parsed.integrations[0]).toMatchObject({ name: 'vendor', circuit: { open: 2, closed: 1 }, pods: { reporting: 3, injected: 3, needRestart: 0 } });
-    expect(parsed.integrations[0]!.lastMinute.errorRate).toBeGreaterThan(0);
-
-    b.vendor.failing = false;
-    c.vendor.failing = false;
+      const unhealthy = await kubectlBreakwater(['status', '-A']);
+      console.log(`$ kubectl breakwater status -A   (exit ${unhealthy.code})\n${unhealthy.stdout}`);
+      expect(unhealthy.code).toBe(1);
+      expect(unhealthy.stdout).toMatch(new RegExp(`^${app}\\s+vendor\\s+True\\s+False\\s+2/3 open\\s+`, 'm'));
+      expect(unhealthy.stdout).toContain(`${app}/vendor: circuit open in 2/3 pods since`);
+      const json = await kubectlBreakwater(['status', '-n', app, '-o', 'json']);
+      expect(json.code).toBe(1);
+      const parsed = JSON.parse(json.stdout) as { healthy: boolean; integrations: { name: string; circuit: object; pods: object; lastMinute: { errorRate: number } }[] };
+      expect(parsed.healthy).toBe(false);
+      expect(parsed.integrations).toHaveLength(1);
+      expect(parsed.integrations[0]).toMatchObject({ name: 'vendor', circuit: { open: 2, closed: 1 }, pods: { reporting: 3, injected: 3, needRestart: 0 } });
+      expect(parsed.integrations[0]!.lastMinute.errorRate).toBeGreaterThan(0);
+    } finally {
+      // Whatever failed above, the tests after this one start from healthy vendors.
+      b.vendor.failing = false;
+      c.vendor.failing = false;
+    }
     // After halfOpenAfter (15s) the next call goes through as the probe, which the status shows as
     // half-open; the probe succeeds and closes the breaker.
     await fleetWhere('both half-open', (s) => s.circuit?.halfOpen === 2, 25_000);
@@ -310,27 +347,32 @@ describe('fleet view', () => {
         renameSync(`${config}.tmp`, config);
       }
     };
+    await allHealthy();
     const isolated = await kubectlBreakwater(['isolate', INTEGRATION, '-n', app]);
     expect(isolated.code).toBe(0);
     await propagate();
-    await eventually('circuit_open in every pod', async () => {
-      const answers = await Promise.all(members.map((m) => call(m, 1)));
-      return { done: answers.every(([code]) => code === 503) ? answers : undefined, seen: answers };
-    }, 10_000);
-    // Each pod has reloaded: from now on no call reaches a vendor.
-    const arrivals = members.map((m) => m.vendor.arrivals.length);
-    for (const m of members) expect(await call(m, 3)).toEqual([503, 503, 503]);
-    expect(members.map((m) => m.vendor.arrivals.length)).toEqual(arrivals);
-    const held = await fleetWhere('3/3 held open', (s) => s.circuit?.open === 3 && vendorHealthy(s)?.reason === 'CircuitForcedOpen');
-    expect(vendorHealthy(held)).toMatchObject({ status: 'False', message: 'circuit held open by circuitBreaker.forceOpen in 3/3 pods' });
-    const shown = await kubectlBreakwater(['status', '-n', app]);
-    console.log(`$ kubectl breakwater status -n ${app}   (exit ${shown.code})\n${shown.stdout}`);
-    expect(shown.code).toBe(1);
-    expect(shown.stdout).toMatch(/^vendor\s+True\s+False\s+3\/3 open\s+/m);
-    expect(shown.stdout).toContain(`${app}/vendor: circuit held open by circuitBreaker.forceOpen in 3/3 pods`);
-
-    expect((await kubectlBreakwater(['isolate', INTEGRATION, '-n', app, '--off'])).code).toBe(0);
-    await propagate();
+    try {
+      await eventually('circuit_open in every pod', async () => {
+        const answers = await Promise.all(members.map((m) => call(m, 1)));
+        return { done: answers.every(([code]) => code === 503) ? answers : undefined, seen: answers };
+      }, 10_000);
+      // Each pod has reloaded: from now on no call reaches a vendor.
+      const arrivals = members.map((m) => m.vendor.arrivals.length);
+      for (const m of members) expect(await call(m, 3)).toEqual([503, 503, 503]);
+      expect(members.map((m) => m.vendor.arrivals.length)).toEqual(arrivals);
+      const held = await fleetWhere('3/3 held open', (s) => s.circuit?.open === 3 && vendorHealthy(s)?.reason === 'CircuitForcedOpen');
+      expect(vendorHealthy(held)).toMatchObject({ status: 'False', message: 'circuit held open by circuitBreaker.forceOpen in 3/3 pods' });
+      const shown = await kubectlBreakwater(['status', '-n', app]);
+      console.log(`$ kubectl breakwater status -n ${app}   (exit ${shown.code})\n${shown.stdout}`);
+      expect(shown.code).toBe(1);
+      expect(shown.stdout).toMatch(/^vendor\s+True\s+False\s+3\/3 open\s+/m);
+      expect(shown.stdout).toContain(`${app}/vendor: circuit held open by circuitBreaker.forceOpen in 3/3 pods`);
+    } finally {
+      // Released whatever failed above, so the tests after this one find the vendor in service.
+      const off = await kubectlBreakwater(['isolate', INTEGRATION, '-n', app, '--off']);
+      await propagate();
+      expect(off.code).toBe(0);
+    }
     await eventually('200 in every pod', async () => {
       const answers = await Promise.all(members.map((m) => call(m, 1)));
       return { done: answers.every(([code]) => code === 200) ? answers : undefined, seen: answers };
@@ -340,6 +382,7 @@ describe('fleet view', () => {
   });
 
   it('counts a killed sidecar out once its heartbeats lapse', async () => {
+    await allHealthy();
     const c = members[2]!;
     c.sidecar.child.kill('SIGKILL');
     await c.sidecar.exited;

@@ -117,6 +117,22 @@ describe('fleet reports', () => {
     expect(after.at - refused.at).toBeGreaterThanOrEqual(2_900);
   });
 
+  it('sends a report that was not accepted again after 1 s, doubling, but never more than a heartbeat (2 s) apart', async () => {
+    const count = received.length;
+    answers.push({ status: 503 }, { status: 503 }, { status: 503 });
+    const tries = [await reportWhere('refused first', (r) => received.indexOf(r) >= count, 3_500)];
+    for (let i = 1; i <= 3; i++) tries.push(await reportWhere(`try ${i + 1}`, (r) => r.at > tries[i - 1]!.at, 4_000));
+    // Sampled every 500 ms, so each wait is up to half a second longer (and arrivals jitter a little);
+    // doubling without the cap would wait 4 s before the last.
+    const gaps = tries.slice(1).map((t, i) => t.at - tries[i]!.at);
+    expect(gaps[0], `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(900);
+    expect(gaps[0], `gaps ${gaps.join(', ')} ms`).toBeLessThan(1_800);
+    for (const gap of gaps.slice(1)) {
+      expect(gap, `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(1_800);
+      expect(gap, `gaps ${gaps.join(', ')} ms`).toBeLessThan(3_000);
+    }
+  });
+
   it('reports an integration held open by circuitBreaker.forceOpen as open, before any call', async () => {
     const since = Date.now();
     const url = `http://127.0.0.1:${(vendor.address() as AddressInfo).port}`;
