@@ -1,12 +1,13 @@
 // Where the API server is and how to prove who we are: the pod's service account in a cluster, else a
 // kubeconfig (--kubeconfig, else $KUBECONFIG merged as kubectl merges it). Only what the operator and
-// CLI need is read; a `proxy-url` is ignored, as the operator talks to its own cluster directly.
+// CLI need is read. A proxy is taken as kubectl takes it (proxy.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { basicAuth, execCredentials, noCredentials, staticToken, tokenFile, type Credentials, type ExecConfig } from './credentials.ts';
 import { KubeError } from './errors.ts';
+import { parseProxyUrl, proxyFromEnvironment } from './proxy.ts';
 
 /** Where a pod's service-account token, CA bundle and namespace are mounted. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -28,6 +29,8 @@ export interface ClusterConnection {
   readonly credentials: Credentials;
   /** The current context's namespace, or the pod's own in a cluster; undefined when neither names one. */
   readonly namespace?: string;
+  /** The cluster's proxy-url, else the environment's proxy for the server; undefined: connect directly. */
+  readonly proxy?: URL;
 }
 
 export interface LoadOptions {
@@ -43,6 +46,10 @@ export interface LoadOptions {
 /** In-cluster first, then $KUBECONFIG, as docs/design.md's `--kubeconfig` promises; a given file wins. */
 export function loadConnection(options: LoadOptions = {}): ClusterConnection {
   const env = options.env ?? process.env;
+  return withEnvironmentProxy(findConnection(options, env), env);
+}
+
+function findConnection(options: LoadOptions, env: NodeJS.ProcessEnv): ClusterConnection {
   if (options.file) return fromKubeconfig([options.file], options.file, true);
   const inCluster = inClusterConnection(env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
   if (inCluster) return inCluster;
@@ -57,6 +64,10 @@ export function loadConnection(options: LoadOptions = {}): ClusterConnection {
  */
 export function loadUserConnection(options: LoadOptions = {}): ClusterConnection {
   const env = options.env ?? process.env;
+  return withEnvironmentProxy(findUserConnection(options, env), env);
+}
+
+function findUserConnection(options: LoadOptions, env: NodeJS.ProcessEnv): ClusterConnection {
   if (options.file) return fromKubeconfig([options.file], options.file, true);
   const files = (env.KUBECONFIG ?? '').split(':').filter((f) => f !== '');
   if (files.length > 0) return fromKubeconfig(files, env.KUBECONFIG!, false);
@@ -65,6 +76,13 @@ export function loadUserConnection(options: LoadOptions = {}): ClusterConnection
   const inCluster = inClusterConnection(env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
   if (inCluster) return inCluster;
   throw new KubeError(0, 'no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config', { code: 'no_config' });
+}
+
+/** A cluster without proxy-url goes through the environment's proxy, as client-go's default transport does. */
+function withEnvironmentProxy(connection: ClusterConnection, env: NodeJS.ProcessEnv): ClusterConnection {
+  if (connection.proxy) return connection;
+  const proxy = proxyFromEnvironment(new URL(connection.server), env);
+  return proxy ? { ...connection, proxy } : connection;
 }
 
 function inClusterConnection(env: NodeJS.ProcessEnv, dir: string): ClusterConnection | undefined {
@@ -174,7 +192,8 @@ function connection(cluster: Named<Record<string, unknown>>, user: Named<Record<
     rejectUnauthorized: c['insecure-skip-tls-verify'] !== true,
     ...(typeof c['tls-server-name'] === 'string' && c['tls-server-name'] && { servername: c['tls-server-name'] }),
   };
-  return { server, tls, credentials: credentialsFor(user, cluster, server) };
+  const proxy = typeof c['proxy-url'] === 'string' && c['proxy-url'] ? parseProxyUrl(c['proxy-url'], cluster.name) : undefined;
+  return { server, tls, credentials: credentialsFor(user, cluster, server), ...(proxy && { proxy }) };
 }
 
 /** `<field>-data` (base64) wins over `<field>` (a file, relative to the kubeconfig that named it). */

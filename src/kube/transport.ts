@@ -4,10 +4,13 @@
 // picked up; a 401 asks once more and retries. Built on node:http(s) rather than fetch: the operator
 // then loads no HTTP client package at all, and a request allocates a fraction of what fetch does.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest, type AgentOptions } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { Credential } from './credentials.ts';
 import { KubeError } from './errors.ts';
 import type { ClusterConnection } from './kubeconfig.ts';
+import { tunnel } from './proxy.ts';
 
 /** Any call but a watch that has not answered in this long is abandoned (a half-open connection). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -155,8 +158,11 @@ export class Transport {
     // reopened by its informer, now with the new certificate.
     if (retired) setTimeout(() => retired.destroy(), REQUEST_TIMEOUT_MS).unref();
     const options = { keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS, maxSockets: MAX_CONNECTIONS };
+    const proxy = this.connection.proxy;
+    const Https = proxy ? tunnelling(HttpsAgent, proxy, true) : HttpsAgent;
+    const Http = proxy ? tunnelling(HttpAgent, proxy, false) : HttpAgent;
     const agent = this.secure
-      ? new HttpsAgent({
+      ? new Https({
           ...options,
           ca: tls.ca,
           cert,
@@ -164,7 +170,7 @@ export class Transport {
           rejectUnauthorized: tls.rejectUnauthorized,
           ...(tls.servername !== undefined && { servername: tls.servername }),
         })
-      : new HttpAgent(options);
+      : new Http(options);
     this.dispatcher = { agent, cert, key };
     return agent;
   }
@@ -174,7 +180,28 @@ export class Transport {
   }
 }
 
+type AgentClass = new (options: AgentOptions) => HttpAgent;
+type ConnectOptions = TlsConnectionOptions & { host: string; port: number };
+
+/**
+ * The agent, connecting through `proxy`: each new connection is first tunnelled to the API server, and
+ * TLS (for https) runs inside the tunnel, so keep-alive and certificates work as they do without one.
+ */
+function tunnelling(Base: AgentClass, proxy: URL, secure: boolean): AgentClass {
+  return class extends Base {
+    override createConnection(options: ConnectOptions, callback: (error: Error | null, socket?: Duplex) => void): undefined {
+      tunnel(proxy, options.host, options.port).then(
+        (socket) => callback(null, secure ? tlsConnect({ ...options, socket }) : socket),
+        (error: Error) => callback(error),
+      );
+      return undefined;
+    }
+  };
+}
+
 function describe(error: unknown): string {
+  // A proxy's refusal says which proxy and why; its code alone would not.
+  if (error instanceof KubeError) return error.message;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') return code;
   return error instanceof Error ? error.message : String(error);
