@@ -13,7 +13,7 @@ export const MAX_REPORT_BYTES = 64 * 1024;
 export const MAX_REPORTED_INTEGRATIONS = 256;
 /** The heartbeat a sidecar may ask for; the operator counts a pod out after three of them without a report. */
 export const REPORT_HEARTBEAT_BOUNDS = { minSeconds: 1, maxSeconds: 300 } as const;
-/** The operator accepts one report per pod per this long; the sidecar never sends faster. */
+/** The sidecar sends one report per this long at most; the operator refuses one arriving within half of it (arrivals jitter). */
 export const REPORT_MIN_INTERVAL_MS = 1_000;
 /** A pod missing this many heartbeats in a row is counted out. */
 export const MISSED_HEARTBEATS = 3;

@@ -134,7 +134,10 @@ export function fleetReportHandler(options: FleetReportOptions): RequestHandler 
           return reply(202, 'accepted', { shares: {} });
         }
         const previous = lastAccepted.get(identity.podUid);
-        if (previous !== undefined && at - previous < REPORT_MIN_INTERVAL_MS) {
+        // The sidecar spaces its reports REPORT_MIN_INTERVAL_MS apart by its own clock, but they arrive as
+        // fast as each was reviewed and read: refusing only what comes within half of it keeps a breaker's
+        // report from waiting another second for that jitter, and still bounds a pod that floods.
+        if (previous !== undefined && at - previous < REPORT_MIN_INTERVAL_MS / 2) {
           const wait = Math.ceil((REPORT_MIN_INTERVAL_MS - (at - previous)) / 1000);
           return reply(429, 'rate_limited', { error: 'rate_limited', message: `one report per pod per ${REPORT_MIN_INTERVAL_MS} ms` }, { 'retry-after': String(wait) });
         }

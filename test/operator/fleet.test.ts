@@ -170,10 +170,10 @@ async function kubectlBreakwater(args: string[]) {
   return kubectl(['breakwater', ...args]);
 }
 
-async function report(token: string | undefined): Promise<{ status: number; body: string }> {
+async function report(token: string | undefined, sent: object = {}): Promise<{ status: number; body: string; retryAfter?: string }> {
   // The operator's certificate chains to its own CA; undici's fetch takes no CA, so node:https.
   const { request } = await import('node:https');
-  const body = JSON.stringify({ heartbeatSeconds: 2, sharedStore: false, integrations: [] });
+  const body = JSON.stringify({ heartbeatSeconds: 2, sharedStore: false, integrations: [], ...sent });
   return new Promise((resolve, reject) => {
     const req = request(
       `https://127.0.0.1:${operator.webhookPort}${REPORT_PATH}`,
@@ -181,7 +181,7 @@ async function report(token: string | undefined): Promise<{ status: number; body
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, ...(res.headers['retry-after'] && { retryAfter: res.headers['retry-after'] }) }));
       },
     );
     req.on('error', reject);
@@ -424,6 +424,19 @@ describe('fleet view', () => {
     const s = await status();
     expect(s?.pods?.reporting).toBe(2);
     expect(await operator.metric('breakwater_operator_fleet_reports_total', { result: 'unauthenticated' })).toBeGreaterThanOrEqual(3);
+  });
+
+  it('refuses a pod\'s report that comes hard on the heels of its last, and takes one a little under a second after', async () => {
+    const pod = await createPod('pod-flood');
+    const token = await podToken('pod-flood', pod.metadata.uid);
+    expect((await report(token)).status).toBe(202);
+    const flood = await report(token);
+    expect(flood).toMatchObject({ status: 429, retryAfter: '1' });
+    expect(JSON.parse(flood.body)).toMatchObject({ error: 'rate_limited', message: 'one report per pod per 1000 ms' });
+    // The sidecar spaces its reports a second apart by its own clock; one that arrives a little early is jitter.
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await report(token)).status).toBe(202);
+    expect((await report(token, { leaving: true })).status).toBe(202);
   });
 });
 
