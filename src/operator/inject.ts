@@ -61,6 +61,11 @@ export type SidecarMode = (typeof SIDECAR_MODES)[number];
  */
 export const SIDECAR_RESOURCES = { cpu: '50m', memory: '128Mi', memoryLimit: '256Mi' } as const;
 
+/** The sidecar's V8 semi-spaces (each of the young generation's two halves), in MB. */
+const SIDECAR_SEMI_SPACE_MB = 1;
+/** The least old generation the sidecar is given, in MB, however low its memory limit. */
+const SIDECAR_MIN_OLD_SPACE_MB = 64;
+
 /** Native sidecars (init containers with `restartPolicy: Always`) are on by default from this release. */
 export const NATIVE_SIDECAR_SINCE = { major: 1, minor: 29 } as const;
 
@@ -328,6 +333,21 @@ function sidecarMounts(selected: readonly Selected[], settings: InjectSettings):
   ];
 }
 
+/**
+ * NODE_OPTIONS of the injected sidecar: V8's heap sized from the container's memory limit, in the one
+ * place that knows the limit (a pod may override it). Left alone, V8 sizes its heap from the memory it
+ * sees: in a container whose 256Mi limit Node reads, semi-spaces of 1 MB and an old generation of 256
+ * MB, as large as the whole limit; where it sees the node's memory instead (a limit it does not read,
+ * or a workstation), semi-spaces of 16 MB, which hold some 30 MB more at 1,000 calls/s. Pinned here:
+ * 1 MB semi-spaces, and an old generation of half the limit, so that V8 collects harder before the
+ * container reaches its limit rather than the kernel killing it. The variable replaces the image's
+ * NODE_OPTIONS, so its --enable-source-maps is repeated. The benchmark runs the sidecar with these too.
+ */
+export function sidecarNodeOptions(memoryLimit: string): string {
+  const oldSpaceMb = Math.max(SIDECAR_MIN_OLD_SPACE_MB, Math.floor(quantityValue(memoryLimit) / 2 / 2 ** 20));
+  return `--enable-source-maps --max-semi-space-size=${SIDECAR_SEMI_SPACE_MB} --max-old-space-size=${oldSpaceMb}`;
+}
+
 function override(pod: V1Pod, key: string, fallback: string, warnings: string[]): string {
   const value = annotations(pod)[key];
   if (value === undefined) return fallback;
@@ -353,7 +373,11 @@ function sidecarContainer(
     else memoryLimit = memory;
   }
   const [command, subcommand] = SIDECAR_COMMAND;
-  const env = [...(settings.deliveryStore ? deliveryStoreEnv(settings.deliveryStore) : []), ...(settings.report ? reportEnv(settings.report) : [])];
+  const env = [
+    { name: 'NODE_OPTIONS', value: sidecarNodeOptions(memoryLimit) },
+    ...(settings.deliveryStore ? deliveryStoreEnv(settings.deliveryStore) : []),
+    ...(settings.report ? reportEnv(settings.report) : []),
+  ];
   return {
     name: SIDECAR_CONTAINER_NAME,
     image: settings.image,
@@ -387,7 +411,7 @@ function sidecarContainer(
       seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: sidecarMounts(selected, settings),
-    ...(env.length > 0 && { env }),
+    env,
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
 }
