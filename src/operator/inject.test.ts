@@ -20,8 +20,11 @@ import { inject, secretVolumeName, sidecarMode, type InjectInput, type Injection
 import { TEST_INJECT_SETTINGS } from '../../test/fixtures/inject-settings.ts';
 
 const SETTINGS = TEST_INJECT_SETTINGS;
-/** The sidecar's V8 sizing for the default 256Mi limit. */
-const NODE_OPTIONS_ENV = { name: 'NODE_OPTIONS', value: '--enable-source-maps --max-semi-space-size=1 --max-old-space-size=128' };
+/** The sidecar's memory settings for the default 256Mi limit. */
+const RUNTIME_ENV = [
+  { name: 'NODE_OPTIONS', value: '--enable-source-maps --max-semi-space-size=1 --max-old-space-size=128' },
+  { name: 'MALLOC_ARENA_MAX', value: '2' },
+];
 
 function integration(name: string, spec: Partial<ExternalIntegration['spec']> = {}): ExternalIntegration {
   return {
@@ -189,7 +192,7 @@ describe('what gets injected', () => {
     });
     expect(sidecarOf(withAccount).volumeMounts).toContainEqual({ name: 'breakwater-token', mountPath: '/var/run/secrets/breakwater.dev/fleet', readOnly: true });
     expect(sidecarOf(withAccount).env).toEqual([
-      NODE_OPTIONS_ENV,
+      ...RUNTIME_ENV,
       { name: 'BREAKWATER_REPORT_URL', value: report.url },
       { name: 'BREAKWATER_REPORT_CA', value: 'PEM' },
     ]);
@@ -197,7 +200,7 @@ describe('what gets injected', () => {
     // The API server refuses a token volume in a pod without a ServiceAccount: such a pod does not report.
     const without = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
     expect(without.spec?.volumes?.map((v) => v.name)).not.toContain('breakwater-token');
-    expect(sidecarOf(without).env).toEqual([NODE_OPTIONS_ENV]);
+    expect(sidecarOf(without).env).toEqual(RUNTIME_ENV);
   });
 
   it('probes the admin port: startup on /healthz, readiness on /readyz', () => {
@@ -232,7 +235,7 @@ describe('what gets injected', () => {
     ];
     expect(injected.spec?.containers[0]?.env).toEqual([{ name: 'KEEP', value: 'me' }, ...expected]);
     expect(injected.spec?.containers[1]?.env).toEqual(expected);
-    expect(sidecar.env).toEqual([NODE_OPTIONS_ENV]);
+    expect(sidecar.env).toEqual(RUNTIME_ENV);
   });
 
   it('records the version, sidecar kind and integrations in the status annotation', () => {
@@ -348,7 +351,7 @@ describe('a shared delivery store', () => {
     const settings = { ...SETTINGS, deliveryStore: { url: 'redis://redis.infra:6379', passwordSecret: { name: 'breakwater-redis', key: 'password' } } };
     const p = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
     expect(sidecarOf(p).env).toEqual([
-      NODE_OPTIONS_ENV,
+      ...RUNTIME_ENV,
       { name: 'BREAKWATER_DELIVERY_STORE', value: 'redis://redis.infra:6379' },
       { name: 'BREAKWATER_DELIVERY_STORE_PASSWORD', valueFrom: { secretKeyRef: { name: 'breakwater-redis', key: 'password' } } },
     ]);
@@ -356,7 +359,7 @@ describe('a shared delivery store', () => {
   });
 
   it('sets nothing when there is none: each sidecar keeps its sqlite: file on the emptyDir', () => {
-    expect(sidecarOf(run(pod({ [ANNOTATION_INJECT]: 'true' })).pod).env).toEqual([NODE_OPTIONS_ENV]);
+    expect(sidecarOf(run(pod({ [ANNOTATION_INJECT]: 'true' })).pod).env).toEqual(RUNTIME_ENV);
   });
 });
 
