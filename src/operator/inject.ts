@@ -54,10 +54,11 @@ export const SIDECAR_MODES = ['auto', 'native', 'container'] as const;
 export type SidecarMode = (typeof SIDECAR_MODES)[number];
 
 /**
- * The sidecar's resources unless the operator is told otherwise. Measured: about 90 MB resident idle,
- * 125 MB at 1,000 calls/s and up to 210 MB at saturation (32 connections), so the request covers a
- * steady pod and the limit a saturated one with headroom; below the footprint the pod is OOMKilled in
- * a loop. No CPU limit: throttling a proxy adds latency to every call the app makes.
+ * The sidecar's resources unless the operator is told otherwise. Measured with sidecarRuntimeEnv's
+ * settings: about 80 MB resident idle, 105 MB at 1,000 calls/s and 120 MB at saturation (32
+ * connections), so the request covers a steady pod and the limit a saturated one with headroom; below
+ * the footprint the pod is OOMKilled in a loop. No CPU limit: throttling a proxy adds latency to every
+ * call the app makes.
  */
 export const SIDECAR_RESOURCES = { cpu: '50m', memory: '128Mi', memoryLimit: '256Mi' } as const;
 
