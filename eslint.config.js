@@ -67,6 +67,24 @@ export default tseslint.config(
     },
   },
   {
+    // An ES module import of node:http makes Node read every export to build the module namespace, and
+    // three of them (WebSocket, CloseEvent, MessageEvent) are getters that load Node's own bundled copy
+    // of undici: about 13 MB of RSS in a process that never uses them. process.getBuiltinModule gives
+    // the CommonJS object and leaves the getters alone (cmd/loaded-modules.test.ts checks).
+    files: ['src/**/*.ts', 'cmd/**/*.ts'],
+    ignores: ['**/*.test.ts', 'src/demo/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          // `import { type X }` still loads the module; only `import type` is erased.
+          selector: "ImportDeclaration[source.value='node:http'][importKind!='type']",
+          message: "Take node:http's values from process.getBuiltinModule('node:http'), and its types with `import type`.",
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'hack/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/cmd/*'], message: 'Nothing imports cmd/: run it as a process.' }] }],

@@ -2,6 +2,7 @@
 // (tsconfig.build.json), not stripped at load. Stripping types at run time keeps a TypeScript parser in
 // memory (about 15 MB of RSS per process on Node 24) and costs startup CPU, which a pod never pays.
 // The baselines and the origin are compiled the same way, so every Node process is measured alike.
+// Source maps are written as for the image, whose sidecar runs with --enable-source-maps and loads them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,7 +30,7 @@ export function compiled(dir: string): Locate {
     JSON.stringify({
       extends: join(REPO, 'tsconfig.build.json'),
       // Type errors are the typecheck's business; this build only emits.
-      compilerOptions: { outDir, rootDir: REPO, sourceMap: false, noCheck: true, typeRoots: [join(REPO, 'node_modules', '@types')] },
+      compilerOptions: { outDir, rootDir: REPO, noCheck: true, typeRoots: [join(REPO, 'node_modules', '@types')] },
       include: ['cmd', 'src', ...NODE_PROCESSES].map((p) => join(REPO, p)),
       exclude: [join(REPO, '**/*.test.ts')],
     }),

@@ -1,4 +1,5 @@
 export * from './errors.ts';
+export * from './location.ts';
 export * from './open.ts';
 export * from './redis-store.ts';
 export * from './schedule.ts';

@@ -17,6 +17,7 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from './errors.ts';
+import { redact } from './location.ts';
 import { CONNECT_WAIT_MS, createRedisClient, runScript } from './redis-client.ts';
 import {
   queuedDelivery,
@@ -498,11 +499,6 @@ export class RedisStore implements DeliveryStore {
       throw new StoreUnavailableError(`the delivery store at ${redact(this.url)} failed: ${(error as Error).message}`, { cause: error });
     }
   }
-}
-
-/** The URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, (_, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
 }
 
 function toDelivery(r: DeliveryRecord, body: Buffer | null, responseBody: Buffer | null): Delivery {

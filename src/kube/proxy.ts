@@ -4,9 +4,11 @@
 // proxies are taken; an https proxy, which kubectl also takes, is refused with a clear message. The
 // tunnel is written here because node:https has none and undici's ProxyAgent would bring back the HTTP
 // client package the operator is kept free of (see transport.ts); SOCKS5 is in neither.
-import { request as httpRequest } from 'node:http';
 import { BlockList, connect, isIP, type Socket } from 'node:net';
 import { KubeError } from './errors.ts';
+
+// node:http as CommonJS, not as an ES module: see eslint.config.js.
+const http = process.getBuiltinModule('node:http');
 
 /** A CONNECT or SOCKS5 handshake that has not finished in this long fails the request. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -81,7 +83,7 @@ function connectTunnel(proxy: URL, host: string, port: number): Promise<Socket> 
   const headers: Record<string, string> = { host: target };
   if (proxy.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80, method: 'CONNECT', path: target, headers, agent: false, timeout: HANDSHAKE_TIMEOUT_MS });
+    const req = http.request({ host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80, method: 'CONNECT', path: target, headers, agent: false, timeout: HANDSHAKE_TIMEOUT_MS });
     req.once('connect', (res, socket) => {
       if (res.statusCode === 200) {
         socket.setTimeout(0);

@@ -3,7 +3,7 @@
 // Credentials are asked for on every request, so a rotated token or an expired exec credential is
 // picked up; a 401 asks once more and retries. Built on node:http(s) rather than fetch: the operator
 // then loads no HTTP client package at all, and a request allocates a fraction of what fetch does.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { Agent as HttpAgent, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type AgentOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
@@ -11,6 +11,9 @@ import type { Credential } from './credentials.ts';
 import { KubeError } from './errors.ts';
 import type { ClusterConnection } from './kubeconfig.ts';
 import { tunnel } from './proxy.ts';
+
+// node:http as CommonJS, not as an ES module: see eslint.config.js.
+const http = process.getBuiltinModule('node:http');
 
 /** Any call but a watch that has not answered in this long is abandoned (a half-open connection). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -113,7 +116,7 @@ export class Transport {
     let message: IncomingMessage;
     try {
       message = await new Promise<IncomingMessage>((resolve, reject) => {
-        const send = this.secure ? httpsRequest : httpRequest;
+        const send = this.secure ? httpsRequest : http.request;
         const req = send(`${this.server}${path}`, { method: request.method, headers, agent: this.agentFor(credential), signal }, resolve);
         req.on('error', reject);
         req.end(request.body);
@@ -160,7 +163,7 @@ export class Transport {
     const options = { keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS, maxSockets: MAX_CONNECTIONS };
     const proxy = this.connection.proxy;
     const Https = proxy ? tunnelling(HttpsAgent, proxy, true) : HttpsAgent;
-    const Http = proxy ? tunnelling(HttpAgent, proxy, false) : HttpAgent;
+    const Http = proxy ? tunnelling(http.Agent, proxy, false) : http.Agent;
     const agent = this.secure
       ? new Https({
           ...options,

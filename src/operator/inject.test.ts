@@ -20,6 +20,11 @@ import { inject, secretVolumeName, sidecarMode, type InjectInput, type Injection
 import { TEST_INJECT_SETTINGS } from '../../test/fixtures/inject-settings.ts';
 
 const SETTINGS = TEST_INJECT_SETTINGS;
+/** The sidecar's memory settings for the default 256Mi limit. */
+const RUNTIME_ENV = [
+  { name: 'NODE_OPTIONS', value: '--enable-source-maps --max-semi-space-size=1 --max-old-space-size=128' },
+  { name: 'MALLOC_ARENA_MAX', value: '2' },
+];
 
 function integration(name: string, spec: Partial<ExternalIntegration['spec']> = {}): ExternalIntegration {
   return {
@@ -187,6 +192,7 @@ describe('what gets injected', () => {
     });
     expect(sidecarOf(withAccount).volumeMounts).toContainEqual({ name: 'breakwater-token', mountPath: '/var/run/secrets/breakwater.dev/fleet', readOnly: true });
     expect(sidecarOf(withAccount).env).toEqual([
+      ...RUNTIME_ENV,
       { name: 'BREAKWATER_REPORT_URL', value: report.url },
       { name: 'BREAKWATER_REPORT_CA', value: 'PEM' },
     ]);
@@ -194,7 +200,7 @@ describe('what gets injected', () => {
     // The API server refuses a token volume in a pod without a ServiceAccount: such a pod does not report.
     const without = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
     expect(without.spec?.volumes?.map((v) => v.name)).not.toContain('breakwater-token');
-    expect(sidecarOf(without).env).toBeUndefined();
+    expect(sidecarOf(without).env).toEqual(RUNTIME_ENV);
   });
 
   it('probes the admin port: startup on /healthz, readiness on /readyz', () => {
@@ -229,7 +235,7 @@ describe('what gets injected', () => {
     ];
     expect(injected.spec?.containers[0]?.env).toEqual([{ name: 'KEEP', value: 'me' }, ...expected]);
     expect(injected.spec?.containers[1]?.env).toEqual(expected);
-    expect(sidecar.env).toBeUndefined();
+    expect(sidecar.env).toEqual(RUNTIME_ENV);
   });
 
   it('records the version, sidecar kind and integrations in the status annotation', () => {
@@ -323,6 +329,16 @@ describe('settings and overrides', () => {
     expect(sidecarOf(equal).resources).toEqual({ requests: { cpu: '50m', memory: '268435456' }, limits: { memory: '256Mi' } });
   });
 
+  it('sizes the sidecar\'s V8 heap from the memory limit it gets: an old generation of half of it, 64 MB at least', () => {
+    const nodeOptions = (p: V1Pod) => sidecarOf(p).env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(nodeOptions(run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY_LIMIT]: '0.5Gi' })).pod)).toBe(
+      '--enable-source-maps --max-semi-space-size=1 --max-old-space-size=256',
+    );
+    // The limit that follows a larger request.
+    expect(nodeOptions(run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY]: '1.5Gi' })).pod)).toMatch(/ --max-old-space-size=768$/);
+    expect(nodeOptions(run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY_LIMIT]: '100M' })).pod)).toMatch(/ --max-old-space-size=64$/);
+  });
+
   it('ignores an override that is not a quantity, with a warning, rather than have the pod rejected', () => {
     const r = run(pod({ [ANNOTATION_INJECT]: 'true', [ANNOTATION_SIDECAR_MEMORY]: 'lots' }));
     expect(sidecarOf(r.pod).resources?.limits).toEqual({ memory: '256Mi' });
@@ -335,6 +351,7 @@ describe('a shared delivery store', () => {
     const settings = { ...SETTINGS, deliveryStore: { url: 'redis://redis.infra:6379', passwordSecret: { name: 'breakwater-redis', key: 'password' } } };
     const p = run(pod({ [ANNOTATION_INJECT]: 'true' }), { settings }).pod;
     expect(sidecarOf(p).env).toEqual([
+      ...RUNTIME_ENV,
       { name: 'BREAKWATER_DELIVERY_STORE', value: 'redis://redis.infra:6379' },
       { name: 'BREAKWATER_DELIVERY_STORE_PASSWORD', valueFrom: { secretKeyRef: { name: 'breakwater-redis', key: 'password' } } },
     ]);
@@ -342,7 +359,7 @@ describe('a shared delivery store', () => {
   });
 
   it('sets nothing when there is none: each sidecar keeps its sqlite: file on the emptyDir', () => {
-    expect(sidecarOf(run(pod({ [ANNOTATION_INJECT]: 'true' })).pod).env).toBeUndefined();
+    expect(sidecarOf(run(pod({ [ANNOTATION_INJECT]: 'true' })).pod).env).toEqual(RUNTIME_ENV);
   });
 });
 

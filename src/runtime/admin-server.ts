@@ -1,9 +1,12 @@
 // /metrics, /healthz and /readyz for both programs. Nothing here reveals configuration or secrets: the
 // admin port listens on the pod IP, where anyone in the cluster can reach it.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { HEALTH_PATH, METRICS_PATH, READY_PATH } from '../api/names.ts';
+
+// node:http as CommonJS, not as an ES module: see eslint.config.js.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface AdminServerOptions {
   readonly host: string;

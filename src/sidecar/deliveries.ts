@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { DELIVERIES_PATH, ORDERING_KEY_HEADER } from '../api/names.ts';
 import { BacklogFullError, StoreUnavailableError } from '../delivery/errors.ts';
-import { describeLocation, openStore, type StoreLocation } from '../delivery/open.ts';
+import { describeLocation, type StoreLocation } from '../delivery/location.ts';
 import type { DeliveryStore } from '../delivery/store.ts';
 import { deliveryView } from '../delivery/view.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -55,8 +55,14 @@ export class Deliveries {
   store = async (): Promise<DeliveryStore> => {
     if (this.closed) throw new StoreUnavailableError('the sidecar is shutting down');
     if (this.opened === undefined) {
-      this.opened = openStore(this.options.location);
-      this.options.logger.info({ store: describeLocation(this.options.location) }, 'delivery store opened');
+      // The stores' code (SQLite and its thread, the Redis client) is loaded here, so a sidecar none of
+      // whose integrations delivers never carries it.
+      const { openStore } = await import('../delivery/open.ts');
+      if (this.closed) throw new StoreUnavailableError('the sidecar is shutting down');
+      if (this.opened === undefined) {
+        this.opened = openStore(this.options.location);
+        this.options.logger.info({ store: describeLocation(this.options.location) }, 'delivery store opened');
+      }
     }
     return this.opened;
   };

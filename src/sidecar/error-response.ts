@@ -2,7 +2,7 @@
 // from src/api/errors.ts, Retry-After where known, x-breakwater-attempts after any attempt, or the
 // integration's fallback where it replaces the error, marked with the error it replaces. Whatever of
 // the request body is still to come is read and dropped, so the caller gets to read the answer.
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { SIDECAR_ERRORS, type SidecarErrorCode } from '../api/errors.ts';
 import { ATTEMPTS_HEADER, FALLBACK_HEADER } from '../api/names.ts';
@@ -10,6 +10,9 @@ import type { ResolvedSpec } from '../api/resolve.ts';
 import { formatRetryAfter } from '../policy/retry-after.ts';
 import { discardRest } from './body.ts';
 import { SIDECAR_DEFAULTS } from './options.ts';
+
+// node:http as CommonJS, not as an ES module: see eslint.config.js.
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export interface SidecarError {
   readonly code: SidecarErrorCode;

@@ -4,7 +4,7 @@
 // time); one Lua script reads and advances it atomically with the Redis server's clock, so the pods'
 // own clocks do not matter. The key expires when it comes back to a full bucket, so an idle one vanishes.
 import { createRedisClient, runScript } from '../delivery/redis-client.ts';
-import { redact } from '../delivery/redis-store.ts';
+import { redact } from '../delivery/location.ts';
 import type { SharedBucket, SharedTake } from '../policy/global-limiter.ts';
 
 const KEY_PREFIX = 'breakwater:ratelimit:';

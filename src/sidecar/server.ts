@@ -1,7 +1,7 @@
 // The proxy's HTTP server, on 127.0.0.1 only (anything that could reach it could spend the pod's
 // credentials): it routes each request to its integration, answers what it cannot route (and requests
 // Node could not parse) itself, counts the calls in flight, and drains them on shutdown.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DELIVERIES_PATH, PROXY_HOST, proxyBaseUrl } from '../api/names.ts';
@@ -12,6 +12,9 @@ import { toErrorResponse, writeRawError } from './error-response.ts';
 import { closeExchange, forward, type ForwardContext } from './forward.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { route } from './router.ts';
+
+// node:http as CommonJS, not as an ES module: see eslint.config.js.
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** Distinct unknown names logged between two config loads. */
 const MAX_UNKNOWN_LOGGED = 32;

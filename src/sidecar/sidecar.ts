@@ -2,7 +2,7 @@
 // the admin server, started in that order and drained in reverse. Used by `breakwater sidecar`, by the
 // tests and by the benchmark, in-process.
 import { DATA_DIR } from '../api/names.ts';
-import { parseStoreUrl } from '../delivery/open.ts';
+import { parseStoreUrl } from '../delivery/location.ts';
 import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { IntegrationTable } from './config.ts';
@@ -12,7 +12,6 @@ import { fleetShares, fleetSnapshot } from './fleet-snapshot.ts';
 import type { ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
-import { RedisRateLimits } from './redis-rate-limits.ts';
 import { ConfigReloader } from './reload.ts';
 import { startProxyServer, type ProxyServer } from './server.ts';
 
@@ -31,7 +30,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const metrics: SidecarMetrics = new SidecarMetrics(registry, () => table.circuitStates());
   const location = parseStoreUrl(options.deliveryStore ?? SIDECAR_DEFAULTS.deliveryStore, options.dataDir ?? DATA_DIR, options.deliveryStorePassword);
   // The delivery store's Redis also holds rateLimit.scope global's buckets; it connects on first use.
-  const sharedLimits = location.kind === 'redis' ? new RedisRateLimits(location.url, location.password) : undefined;
+  // Its client (some 500 modules) is loaded only for a redis:// store.
+  const sharedLimits = location.kind === 'redis' ? new (await import('./redis-rate-limits.ts')).RedisRateLimits(location.url, location.password) : undefined;
   const table: IntegrationTable = new IntegrationTable({
     ...(options.integrations && { only: new Set(options.integrations) }),
     secretsDir: options.secretsDir,
