@@ -151,9 +151,12 @@ describe('rateLimit.scope global on one Redis', () => {
     const raw = createClient({ url: redis.url });
     await raw.connect();
     try {
-      // 10 a second: a token every 100 ms, 3 at once.
-      const bucket = limits.bucket('arith', { requests: 10, perMs: 1000, burst: 3 });
+      // 2 a second: a token every 500 ms, 3 at once. Each wait is bounded by the time this test has seen
+      // go by since the first take (Redis counts from then), so a loaded machine cannot move it out.
+      const bucket = limits.bucket('arith', { requests: 2, perMs: 1000, burst: 3 });
       await sleep(200);
+      const start = performance.now();
+      const since = () => performance.now() - start + 5;
       const taken = [];
       for (let i = 0; i < 3; i++) taken.push(await bucket.take(0));
       expect(taken).toEqual([
@@ -164,24 +167,26 @@ describe('rateLimit.scope global on one Redis', () => {
       // Empty: a reject-mode call (no wait allowed) is refused with the wait it would need, and takes nothing.
       const refused = await bucket.take(0);
       expect(refused.taken).toBe(false);
-      expect(refused.waitMs).toBeGreaterThan(80);
-      expect(refused.waitMs).toBeLessThanOrEqual(100);
-      // Queued calls reserve the next tokens in turn: 100 ms apart.
-      const first = await bucket.take(1000);
-      const second = await bucket.take(1000);
+      expect(refused.waitMs).toBeGreaterThan(500 - since());
+      expect(refused.waitMs).toBeLessThanOrEqual(500);
+      // Queued calls reserve the next tokens in turn: 500 ms apart.
+      const first = await bucket.take(5000);
+      expect(first.waitMs).toBeGreaterThan(500 - since());
+      const between = performance.now();
+      const second = await bucket.take(5000);
+      const gap = performance.now() - between + 5;
       expect(first.taken && second.taken).toBe(true);
-      expect(first.waitMs).toBeGreaterThan(80);
-      expect(first.waitMs).toBeLessThanOrEqual(100);
-      // Relative to each call's own moment: the second came a few ms after the first.
-      expect(second.waitMs - first.waitMs).toBeGreaterThan(90);
-      expect(second.waitMs - first.waitMs).toBeLessThanOrEqual(100);
+      expect(first.waitMs).toBeLessThanOrEqual(500);
+      // Relative to each call's own moment: the second came a little after the first.
+      expect(second.waitMs - first.waitMs).toBeGreaterThan(500 - gap);
+      expect(second.waitMs - first.waitMs).toBeLessThanOrEqual(500);
       // A wait beyond the longest allowed is refused, though shorter ones were reserved.
-      expect((await bucket.take(150)).taken).toBe(false);
+      expect((await bucket.take(750)).taken).toBe(false);
       const ttl = await raw.pTTL('breakwater:ratelimit:arith');
-      // Full again once the five tokens taken (three, then two reserved) have come back, 500 ms after the
+      // Full again once the five tokens taken (three, then two reserved) have come back, 2.5 s after the
       // first was taken; the key lives until then, and no longer.
-      expect(ttl).toBeGreaterThan(400);
-      expect(ttl).toBeLessThanOrEqual(501);
+      expect(ttl).toBeGreaterThan(2500 - since());
+      expect(ttl).toBeLessThanOrEqual(2501);
       await sleep(ttl + 50);
       expect(await raw.exists('breakwater:ratelimit:arith')).toBe(0);
       expect(await bucket.take(0)).toEqual({ taken: true, waitMs: 0 });
