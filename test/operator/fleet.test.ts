@@ -447,22 +447,25 @@ let quotaVendor: Vendor | undefined;
 
 /**
  * Drives every live quota sidecar at 40 calls/s each (far above its share) for `ms`, and returns the
- * calls the vendor received in that time.
+ * calls the vendor received in that time and the calls sent (fewer than offered when answers are slow).
  */
-async function measure(ms: number): Promise<number> {
+async function measure(ms: number): Promise<{ arrived: number; sent: number }> {
   const live = quotaMembers.filter((m) => m.sidecar.child.exitCode === null && m.sidecar.child.signalCode === null);
   const start = Date.now();
   const end = start + ms;
+  let sent = 0;
   await Promise.all(
     live.map(async (m) => {
       for (let next = Date.now(); next < end; next += 25) {
         await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+        if (Date.now() >= end) break;
+        sent++;
         const res = await fetch(`http://127.0.0.1:${m.sidecar.port}/${QUOTA}/charge`);
         await res.arrayBuffer();
       }
     }),
   );
-  return quotaVendor!.arrivals.filter((t) => t >= start && t < end).length;
+  return { arrived: quotaVendor!.arrivals.filter((t) => t >= start && t < end).length, sent };
 }
 
 /** Waits until `pods` report for the quota integration, then two heartbeats so every one has its share. */
@@ -497,13 +500,15 @@ describe('fleet quota (rateLimit.scope: fleet)', () => {
     const five = await measure(windowS * 1000);
     console.log(
       `fleet quota 30/s (burst 3 per pod share), ${windowS} s windows, each sidecar offered 40 calls/s: ` +
-        `3 sidecars ${(three / windowS).toFixed(1)}/s, 2 sidecars ${(two / windowS).toFixed(1)}/s, 5 sidecars ${(five / windowS).toFixed(1)}/s at the vendor`,
+        `3 sidecars ${(three.arrived / windowS).toFixed(1)}/s, 2 sidecars ${(two.arrived / windowS).toFixed(1)}/s, 5 sidecars ${(five.arrived / windowS).toFixed(1)}/s at the vendor ` +
+        `(${three.sent}, ${two.sent} and ${five.sent} calls sent)`,
     );
-    expect(three).toBeLessThanOrEqual(ceiling(3));
-    expect(two).toBeLessThanOrEqual(ceiling(2));
-    expect(five).toBeLessThanOrEqual(ceiling(5));
-    // And the quota is used, not starved: each pod's share refills while it is offered more.
-    for (const measured of [three, two, five]) expect(measured).toBeGreaterThanOrEqual(30 * windowS * 0.8);
+    expect(three.arrived).toBeLessThanOrEqual(ceiling(3));
+    expect(two.arrived).toBeLessThanOrEqual(ceiling(2));
+    expect(five.arrived).toBeLessThanOrEqual(ceiling(5));
+    // And the quota is used, not starved: each pod's share refills while it is offered more. (A machine
+    // too busy to send the calls on time sends fewer; then the quota is measured against what was sent.)
+    for (const { arrived, sent } of [three, two, five]) expect(arrived).toBeGreaterThanOrEqual(Math.min(30 * windowS, sent) * 0.8);
   });
 
   it('answers a departing sidecar by counting it out at once', async () => {
