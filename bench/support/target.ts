@@ -2,6 +2,7 @@
 import { firstLine, startChild, type Child } from './children.ts';
 import { HOST, waitForOk } from './net.ts';
 import { rssBytes } from './proc.ts';
+import { nodeRuntimeEnv } from './runtime.ts';
 
 export interface Target {
   readonly name: string;
@@ -30,7 +31,7 @@ export function nodeCommand(args: readonly string[], launcher: readonly string[]
 
 /** Starts a Node program that takes the origin URL and announces `{"port":N}` (bench/targets/*). */
 export async function startNodeProxy(name: string, program: string, originUrl: string, description: string, launcher: readonly string[] = []): Promise<Target> {
-  const child = startChild(name, ...nodeCommand([program, originUrl], launcher));
+  const child = startChild(name, ...nodeCommand([program, originUrl], launcher), { env: nodeRuntimeEnv() });
   // Under a launcher (valgrind), Node starts many times slower.
   const { port } = JSON.parse(await firstLine(child, launcher.length === 0 ? undefined : 120_000)) as { port: number };
   const url = `http://${HOST}:${port}${ORIGIN_PATH}`;

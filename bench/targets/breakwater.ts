@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { READY_PATH } from '../../src/api/names.ts';
-import { SIDECAR_RESOURCES, sidecarRuntimeEnv } from '../../src/operator/inject.ts';
 import { startChild } from '../support/children.ts';
+import { nodeRuntimeEnv } from '../support/runtime.ts';
 import { freePort, HOST, waitForOk } from '../support/net.ts';
 import { rssBytes } from '../support/proc.ts';
 import { nodeCommand, ORIGIN_PATH, type Target } from '../support/target.ts';
@@ -106,11 +106,7 @@ export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags 
     '--log-level', 'info',
   ];
   // Per-call info logs go to /dev/null: written for real, but not to the terminal or a growing file.
-  // NODE_ENV as in the image; V8's heap sizes and malloc's arenas as the webhook sets them for the
-  // default memory limit.
-  const runtime = Object.fromEntries(sidecarRuntimeEnv(SIDECAR_RESOURCES.memoryLimit).map((e) => [e.name, e.value]));
-  const env = { ...process.env, NODE_ENV: 'production', ...runtime };
-  const child = startChild(`breakwater-${profile}`, ...nodeCommand(args, launcher), { env }, join(dir, 'stderr.log'));
+  const child = startChild(`breakwater-${profile}`, ...nodeCommand(args, launcher), { env: nodeRuntimeEnv() }, join(dir, 'stderr.log'));
   const adminUrl = `http://${HOST}:${adminPort}`;
   try {
     await waitForOk(`${adminUrl}${READY_PATH}`, readyTimeoutMs, () => child.process.exitCode === null);
