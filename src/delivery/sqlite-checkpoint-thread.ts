@@ -8,12 +8,12 @@ import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CheckpointerMessage, WriterMessage } from './sqlite-checkpoints.ts';
 
-/** Passes are this far apart at least: each fsyncs the file, and a page written again meanwhile is copied once. */
+/** Passes are this far apart at least: a page written again meanwhile is copied once. */
 const PASS_INTERVAL_MS = 100;
-/** From this length on, the WAL should start over at its beginning (see finish). */
+/** From this length on (16 MiB of 4 KiB pages), the WAL should start over at its beginning (see pass). */
 const RESTART_FRAMES = 4096;
-/** Passes in a row that try to leave no frame behind before the writer is asked to copy the last ones. */
-const FINISH_TRIES = 4;
+/** Tries in a row to leave no frame behind before the writer is asked to copy the last ones. */
+const FINISH_TRIES = 8;
 
 const { path } = workerData as { path: string };
 const port = parentPort!;
@@ -42,8 +42,10 @@ function pass(): void {
   let wal = run();
   // The writer starts the WAL over at its beginning only when a transaction begins with every frame
   // copied, and a pass copies the frames committed before it began: under a steady stream of commits
-  // some land during each pass and the WAL would only grow. Once it is long, the frames committed
-  // meanwhile are copied again at once (each try has fewer), until a try finds none new.
+  // some land during each pass and the WAL would only grow. (SQLite also fsyncs the database file
+  // only in a pass that copied every frame, which is what makes starting over safe.) Once it is long,
+  // the frames committed meanwhile are copied again at once (each try has fewer), until a try finds
+  // none new.
   for (let tries = 0; wal.log >= RESTART_FRAMES && tries < FINISH_TRIES; tries++) {
     const next = run();
     const caughtUp = next.log < wal.log || (next.log === wal.log && next.checkpointed === next.log);

@@ -126,7 +126,8 @@ describe('SqliteStore checkpoints, off the thread that commits', () => {
     const body = Buffer.from('{"order":1}');
     try {
       // One at a time, so each is a commit of its own (about 15 pages: the row and its indexes, the key,
-      // the history): left unchecked, 3,000 of them make a WAL of about 180 MB.
+      // the history): left unchecked, 3,000 of them make a WAL of about 180 MB. As many fsyncs one after
+      // another take seconds on a quiet disk, more on a busy one.
       let largest = 0;
       for (let i = 0; i < 3000; i++) {
         const id = `d${i}`;
@@ -140,5 +141,5 @@ describe('SqliteStore checkpoints, off the thread that commits', () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
