@@ -112,12 +112,14 @@ async function diskSync(dir: string, rate: number, seconds: number): Promise<num
   const page = Buffer.alloc(16 * 1024, 1);
   const durations: number[] = [];
   try {
+    const start = performance.now();
     for (let i = 0; i < rate * seconds; i++) {
       writeSync(fd, page, 0, page.length, (i % 256) * page.length);
       const started = performance.now();
       fdatasyncSync(fd);
       durations.push(performance.now() - started);
-      await sleep(1000 / rate);
+      const wait = start + ((i + 1) * 1000) / rate - performance.now();
+      if (wait > 0) await sleep(wait);
     }
   } finally {
     closeSync(fd);
