@@ -12,7 +12,7 @@ import type { CheckpointerMessage, WriterMessage } from './sqlite-checkpoints.ts
 const PASS_INTERVAL_MS = 100;
 /** From this length on (16 MiB of 4 KiB pages), the WAL should start over at its beginning (see pass). */
 const RESTART_FRAMES = 4096;
-/** Tries in a row to leave no frame behind before the writer is asked to copy the last ones. */
+/** Tries in a row to leave few frames behind before the writer is asked to copy the last ones. */
 const FINISH_TRIES = 8;
 
 const { path } = workerData as { path: string };
@@ -40,16 +40,18 @@ port.on('message', (message: WriterMessage) => {
 function pass(): void {
   timer = undefined;
   let wal = run();
-  // The writer starts the WAL over at its beginning only when a transaction begins with every frame
-  // copied, and a pass copies the frames committed before it began: under a steady stream of commits
-  // some land during each pass and the WAL would only grow. (SQLite also fsyncs the database file
-  // only in a pass that copied every frame, which is what makes starting over safe.) Once it is long,
-  // the frames committed meanwhile are copied again at once (each try has fewer), until a try finds
-  // none new.
-  for (let tries = 0; wal.log >= RESTART_FRAMES && tries < FINISH_TRIES; tries++) {
+  // The writer starts the WAL over at its beginning only when one of its transactions begins with every
+  // frame copied, and a pass copies the frames committed before it began: under a steady stream of
+  // commits some land during each pass, or come from a transaction that began before it ended, and
+  // the WAL would only grow. Once it is long, the frames committed meanwhile are copied at once (each
+  // try has fewer; SQLite fsyncs the database file in the try that copies the last), until a try
+  // finds none new; then the writer, between two of its transactions, copies what is left, if anything,
+  // so its next one starts the WAL over.
+  for (let tries = 1; wal.log >= RESTART_FRAMES && tries < FINISH_TRIES; tries++) {
     const next = run();
-    const caughtUp = next.log < wal.log || (next.log === wal.log && next.checkpointed === next.log);
-    wal = caughtUp ? { log: 0, checkpointed: 0 } : next;
+    const settled = next.log <= wal.log;
+    wal = next;
+    if (settled) break;
   }
   lastPassAt = performance.now();
   waitingForWriter = wal.log >= RESTART_FRAMES;
