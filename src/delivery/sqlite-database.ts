@@ -37,7 +37,7 @@ export interface SqliteStoreOptions {
 }
 
 /** The operations the thread runs, by name: those of DeliveryStore, synchronous. */
-export type SqliteOperation = Exclude<keyof SqliteDatabase, 'path' | 'close' | 'group'>;
+export type SqliteOperation = Exclude<keyof SqliteDatabase, 'path' | 'close' | 'group' | 'autoCheckpoint' | 'checkpoint' | 'totalChanges'>;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -425,6 +425,21 @@ export class SqliteDatabase {
         return this.read(id)!;
       }),
     );
+  }
+
+  /** SQLite's own checkpoint, run by the commit that takes the WAL past `pages` pages; 0 turns it off. */
+  autoCheckpoint(pages: number): void {
+    this.db.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
+  }
+
+  /** Copies into the database file what the WAL holds and no reader still needs (PASSIVE: it waits for no one). */
+  checkpoint(): void {
+    this.stmt('PRAGMA wal_checkpoint(PASSIVE)').get();
+  }
+
+  /** Rows this connection has inserted, updated or deleted since it opened. */
+  totalChanges(): number {
+    return (this.stmt('SELECT total_changes() AS n').get() as { n: number }).n;
   }
 
   close(): void {
