@@ -80,6 +80,7 @@ CREATE INDEX IF NOT EXISTS deliveries_by_created ON deliveries (created_at);
 CREATE INDEX IF NOT EXISTS deliveries_live_by_created ON deliveries (integration, created_at) WHERE state IN ('queued', 'delivering');
 CREATE INDEX IF NOT EXISTS deliveries_queued_by_seq ON deliveries (integration, seq) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS deliveries_live_by_ordering_key ON deliveries (integration, ordering_key, seq) WHERE ordering_key IS NOT NULL AND state IN ('queued', 'delivering');
+CREATE INDEX IF NOT EXISTS deliveries_to_compact ON deliveries (integration, ended_at) WHERE bodies_dropped = 0 AND ended_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   integration TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -365,8 +366,10 @@ export class SqliteDatabase {
 
   compact(integration: string, endedBefore: number): number {
     return this.guard(() => {
+      // Housekeeping runs on the writer every minute: off its index it would read every delivery ever
+      // kept, and every ack behind it would wait for that scan.
       const result = this.stmt(
-        `UPDATE deliveries SET body = NULL, response_body = NULL, bodies_dropped = 1
+        `UPDATE deliveries INDEXED BY deliveries_to_compact SET body = NULL, response_body = NULL, bodies_dropped = 1
          WHERE integration = ? AND ended_at < ? AND bodies_dropped = 0`,
       ).run(integration, endedBefore);
       return Number(result.changes);
