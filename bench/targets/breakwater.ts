@@ -42,9 +42,9 @@ ${spec.trimEnd().replace(/^/gm, '  ')}
 `;
 }
 
-function fullPolicy(upstream: string, perAttempt: string): string {
+function fullPolicy(upstream: string, perAttempt: string, timeouts: string | undefined): string {
   return `upstream: { url: "${upstream}" }
-timeouts: { connect: 1s, perAttempt: ${perAttempt}, total: 5s }
+timeouts: ${timeouts ?? `{ connect: 1s, perAttempt: ${perAttempt}, total: 5s }`}
 retry:
   maxAttempts: 3
   backoff: { initial: 50ms, max: 1s, multiplier: 2, jitter: full }
@@ -55,10 +55,10 @@ bulkhead: { maxConcurrent: 1000, maxQueued: 1000 }
 auth: { header: Authorization, prefix: "Bearer ", secretRef: { name: ${SECRET.name}, key: ${SECRET.key} } }`;
 }
 
-function configFor(profile: Profile, origin: string, change = { extra: [] as readonly string[], perAttempt: '2s' }): string {
-  if (profile === 'minimal') return integration(INTEGRATION, `upstream: { url: "${origin}" }`);
+function configFor(profile: Profile, origin: string, timeouts: string | undefined, change = { extra: [] as readonly string[], perAttempt: '2s' }): string {
+  if (profile === 'minimal') return integration(INTEGRATION, `upstream: { url: "${origin}" }${timeouts ? `\ntimeouts: ${timeouts}` : ''}`);
   return [
-    integration(INTEGRATION, fullPolicy(origin, change.perAttempt)),
+    integration(INTEGRATION, fullPolicy(origin, change.perAttempt, timeouts)),
     // Fails on every call; opens after 5 and stays open for the whole run.
     integration(FLAKY, `upstream: { url: "${origin}/fail" }
 retry: { maxAttempts: 1 }
@@ -85,15 +85,20 @@ export interface StartOptions {
   /** A command that runs Node (valgrind), and how long the sidecar may then take to be ready. */
   readonly launcher?: readonly string[];
   readonly readyTimeoutMs?: number;
+  /**
+   * The `bench` integration's timeouts in place of the profile's, e.g. long enough that a sidecar made
+   * many times slower (under valgrind, on a busy machine) never gives up on a healthy origin.
+   */
+  readonly timeouts?: string;
 }
 
-export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags = [], launcher = [], readyTimeoutMs = 20_000 }: StartOptions): Promise<Breakwater> {
+export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags = [], launcher = [], readyTimeoutMs = 20_000, timeouts }: StartOptions): Promise<Breakwater> {
   const dir = join(tmp, `breakwater-${profile}`);
   const secretsDir = join(dir, 'secrets');
   mkdirSync(join(secretsDir, SECRET.name), { recursive: true });
   writeFileSync(join(secretsDir, SECRET.name, SECRET.key), SECRET.value);
   const configFile = join(dir, 'integrations.yaml');
-  writeFileSync(configFile, configFor(profile, originUrl));
+  writeFileSync(configFile, configFor(profile, originUrl, timeouts));
   const [port, adminPort] = [await freePort(), await freePort()];
   const args = [
     ...nodeFlags,
@@ -127,7 +132,7 @@ export async function startBreakwater({ profile, originUrl, tmp, cli, nodeFlags 
     child,
     idleRssBytes: rssBytes(child.pid),
     rewriteConfig({ extra, perAttempt, rename }) {
-      const text = configFor(profile, originUrl, { extra, perAttempt });
+      const text = configFor(profile, originUrl, timeouts, { extra, perAttempt });
       if (!rename) return writeFileSync(configFile, text);
       writeFileSync(`${configFile}.next`, text);
       renameSync(`${configFile}.next`, configFile);

@@ -20,16 +20,26 @@ const REDACT = [
 
 let isoMs = 0;
 let isoTime = '';
+let isoSecond = Number.NaN;
+/** `,"time":"2026-01-31T12:34:56.` of the second in isoSecond. */
+let isoSecondPrefix = '';
 
 /**
- * pino's ISO timestamp, formatted once per millisecond: under load many call lines share a millisecond,
- * and Date#toISOString was about a tenth of each line's CPU.
+ * pino's ISO timestamp, formatted once per millisecond, and the date and time of day once per second:
+ * under load many call lines share a millisecond, and Date#toISOString was about a tenth of each
+ * line's CPU; at 1,000 calls a second nearly every line has a millisecond of its own.
  */
 function cachedIsoTime(): string {
   const now = Date.now();
   if (now !== isoMs) {
     isoMs = now;
-    isoTime = `,"time":"${new Date(now).toISOString()}"`;
+    const ms = now % 1000;
+    const second = now - ms;
+    if (second !== isoSecond) {
+      isoSecond = second;
+      isoSecondPrefix = `,"time":"${new Date(second).toISOString().slice(0, 20)}`;
+    }
+    isoTime = `${isoSecondPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
   }
   return isoTime;
 }

@@ -71,18 +71,15 @@ export function closeExchange(res: ServerResponse): void {
   ex.integration.metrics.request(ex.method, status, ex.outcome, seconds);
   const rate = ex.context.logSampleRate;
   if (rate >= 1 || (rate > 0 && Math.random() < rate)) {
-    ex.integration.logger.info(
-      {
-        method: ex.method,
-        path: ex.loggedPath,
-        status,
-        outcome: ex.outcome,
-        attempts: ex.call?.attempts ?? 0,
-        durationMs: Math.round(seconds * 1000),
-        requestId: ex.requestId,
-      },
-      'call',
-    );
+    ex.integration.callLog.write({
+      method: ex.method,
+      path: ex.loggedPath,
+      status,
+      outcome: ex.outcome,
+      attempts: ex.call?.attempts ?? 0,
+      durationMs: Math.round(seconds * 1000),
+      requestId: ex.requestId,
+    });
   }
 }
 

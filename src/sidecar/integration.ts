@@ -7,6 +7,7 @@ import { resolveSpec, type ResolvedSpec } from '../api/resolve.ts';
 import type { ExternalIntegration } from '../api/schema.ts';
 import { CompiledPolicy, type PolicyOptions } from '../policy/pipeline.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { CallLog } from './call-log.ts';
 import { SecretFile } from './credentials.ts';
 import { prepareFallback, type PreparedFallback } from './error-response.ts';
 import type { HeaderRules } from './headers.ts';
@@ -51,6 +52,8 @@ export class Integration implements HeaderRules {
   readonly upstream: Upstream;
   readonly metrics: IntegrationMetrics;
   readonly logger: Logger;
+  /** The info line of each call, on `logger`. */
+  readonly callLog: CallLog;
   /** spec.mode observe: calls pass through, and the policy only counts what it would have done. */
   readonly observing: boolean;
   /** Attempts are logged one by one (`--log-level debug`). */
@@ -68,6 +71,7 @@ export class Integration implements HeaderRules {
     this.spec = resolveSpec(doc.spec);
     this.observing = this.spec.mode === 'observe';
     this.logger = context.logger.child({ integration: this.name });
+    this.callLog = new CallLog(this.logger);
     this.logsAttempts = this.logger.isLevelEnabled('debug');
     const rateLimit = this.spec.rateLimit;
     const global = rateLimit?.scope === 'global';

@@ -1,10 +1,11 @@
 // docs/design.md's sidecar metrics. Label values are bounded: integration names come from the config, methods
 // from a fixed set (anything else is OTHER), status classes and outcomes from short fixed lists. An
 // integration retired by a reload takes its series with it.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { HTTP_METHODS } from '../api/defaults.ts';
 import { OBSERVED_DECISIONS, type ObservedDecision } from '../policy/observe.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
+import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from '../runtime/series-metrics.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 
 const METHODS = new Set<string>(HTTP_METHODS);
@@ -19,9 +20,10 @@ export const CIRCUIT_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
 export type CircuitStates = () => Iterable<readonly [integration: string, value: number]>;
 
 export class SidecarMetrics {
-  readonly requests: Counter<'integration' | 'method' | 'code_class' | 'outcome'>;
-  readonly requestDuration: Histogram<'integration' | 'outcome'>;
-  readonly attemptDuration: Histogram<'integration' | 'outcome'>;
+  // Updated by every call: series the call's path holds (series-metrics.ts), not prom-client's.
+  readonly requests: SeriesCounter<'integration' | 'method' | 'code_class' | 'outcome'>;
+  readonly requestDuration: SeriesHistogram<'integration' | 'outcome'>;
+  readonly attemptDuration: SeriesHistogram<'integration' | 'outcome'>;
   readonly retries: Counter<'integration'>;
   readonly retryBudgetExhausted: Counter<'integration'>;
   readonly circuitState: Gauge<'integration'>;
@@ -38,20 +40,20 @@ export class SidecarMetrics {
   constructor(registry: Registry, circuitStates: CircuitStates = () => []) {
     const registers = [registry];
     const p = METRIC_PREFIX;
-    this.requests = new Counter({
+    this.requests = new SeriesCounter({
       name: `${p}requests_total`,
       help: 'Calls answered, by status class and outcome (upstream, fallback, cancelled or a sidecar error code).',
       labelNames: ['integration', 'method', 'code_class', 'outcome'],
       registers,
     });
-    this.requestDuration = new Histogram({
+    this.requestDuration = new SeriesHistogram({
       name: `${p}request_duration_seconds`,
       help: 'Time from request to response headers, every attempt and wait included.',
       labelNames: ['integration', 'outcome'],
       buckets: BUCKETS,
       registers,
     });
-    this.attemptDuration = new Histogram({
+    this.attemptDuration = new SeriesHistogram({
       name: `${p}attempt_duration_seconds`,
       help: 'Time of one attempt to response headers (outcome response) or failure (outcome error).',
       labelNames: ['integration', 'outcome'],
@@ -115,8 +117,8 @@ export class SidecarMetrics {
 
 /**
  * One integration's series; remembers every label set it used so that `remove()` can drop them all.
- * The per-call series are children looked up once per label set and kept, which saves building a
- * label object per call (prom-client still validates and hashes the child's labels on each update).
+ * The per-call series are kept by outcome, then method (both strings from fixed sets, whose hashes V8
+ * keeps), then status class, so a call's updates build no key and hash nothing.
  * A call still in flight when its integration is retired records nothing when it ends: its update
  * would bring back a series that nothing removes any more.
  */
@@ -124,10 +126,10 @@ export class IntegrationMetrics {
   readonly name: string;
   private readonly metrics: SidecarMetrics;
   private removed = false;
-  private readonly requestChildren = new Map<string, { inc(): void }>();
-  private readonly durationChildren = new Map<string, { observe(seconds: number): void }>();
+  private readonly requestSeries = new Map<string, Map<string, (CounterSeries | undefined)[]>>();
+  private readonly durationSeries = new Map<string, HistogramSeries>();
   private readonly observedChildren = new Map<ObservedDecision, { inc(): void }>();
-  private readonly attemptChildren: { response?: { observe(seconds: number): void }; error?: { observe(seconds: number): void } } = {};
+  private readonly attemptSeries: { response?: HistogramSeries; error?: HistogramSeries } = {};
 
   constructor(metrics: SidecarMetrics, name: string) {
     this.metrics = metrics;
@@ -137,19 +139,15 @@ export class IntegrationMetrics {
   request(method: string, status: number, outcome: string, seconds: number): void {
     if (this.removed) return;
     const m = METHODS.has(method) ? method : 'OTHER';
-    const codeClass = CODE_CLASSES[Math.floor(status / 100) - 1] ?? '5xx';
-    const key = `${m} ${codeClass} ${outcome}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.metrics.requests.labels(this.name, m, codeClass, outcome);
-      this.requestChildren.set(key, child);
-    }
-    child.inc();
-    let duration = this.durationChildren.get(outcome);
-    if (duration === undefined) {
-      duration = this.metrics.requestDuration.labels(this.name, outcome);
-      this.durationChildren.set(outcome, duration);
-    }
+    const index = Math.floor(status / 100) - 1;
+    const classIndex = index >= 0 && index < CODE_CLASSES.length ? index : CODE_CLASSES.length - 1;
+    let byMethod = this.requestSeries.get(outcome);
+    if (byMethod === undefined) this.requestSeries.set(outcome, (byMethod = new Map()));
+    let byClass = byMethod.get(m);
+    if (byClass === undefined) byMethod.set(m, (byClass = []));
+    (byClass[classIndex] ??= this.metrics.requests.labels(this.name, m, CODE_CLASSES[classIndex]!, outcome)).inc();
+    let duration = this.durationSeries.get(outcome);
+    if (duration === undefined) this.durationSeries.set(outcome, (duration = this.metrics.requestDuration.labels(this.name, outcome)));
     duration.observe(seconds);
   }
 
@@ -185,17 +183,16 @@ export class IntegrationMetrics {
 
   attempt(outcome: 'response' | 'error', seconds: number): void {
     if (this.removed) return;
-    (this.attemptChildren[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
+    (this.attemptSeries[outcome] ??= this.metrics.attemptDuration.labels(this.name, outcome)).observe(seconds);
   }
 
   remove(): void {
     this.removed = true;
     const m = this.metrics;
-    for (const key of this.requestChildren.keys()) {
-      const [method, codeClass, outcome] = key.split(' ') as [string, string, string];
-      m.requests.remove(this.name, method, codeClass, outcome);
+    for (const [outcome, byMethod] of this.requestSeries) {
+      for (const [method, byClass] of byMethod) byClass.forEach((_, i) => m.requests.remove(this.name, method, CODE_CLASSES[i]!, outcome));
     }
-    for (const outcome of this.durationChildren.keys()) m.requestDuration.remove(this.name, outcome);
+    for (const outcome of this.durationSeries.keys()) m.requestDuration.remove(this.name, outcome);
     for (const outcome of ['response', 'error']) m.attemptDuration.remove(this.name, outcome);
     for (const decision of this.observedChildren.keys()) m.observedDecisions.remove(this.name, decision);
     for (const to of Object.keys(CIRCUIT_GAUGE)) m.circuitTransitions.remove(this.name, to);

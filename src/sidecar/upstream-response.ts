@@ -101,7 +101,7 @@ export class UpstreamResponse implements AttemptResult, AttemptHandle<UpstreamRe
       case 'forwarding':
         if (!state.res.write(chunk)) {
           controller.pause();
-          state.res.once('drain', this.resumeUpstream);
+          state.res.once('drain', (this.resumeUpstream ??= () => this.controller?.resume()));
         }
         return;
       case 'held':
@@ -214,7 +214,8 @@ export class UpstreamResponse implements AttemptResult, AttemptHandle<UpstreamRe
     }
   }
 
-  private readonly resumeUpstream = (): void => this.controller?.resume();
+  /** Made the first time the caller reads slower than the vendor sends, which most responses never do. */
+  private resumeUpstream: (() => void) | undefined = undefined;
 }
 
 /** Keeps the first `limit` bytes of a body, reads on past them a little, and gives up far beyond. */
