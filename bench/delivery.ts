@@ -103,7 +103,7 @@ async function steadyAcks(pool: Pool, rate: number, seconds: number, path?: stri
         }),
       );
     }
-    if (sent < total) await sleep(dueAt(sent) - performance.now());
+    if (sent < total) await sleep(Math.max(0, dueAt(sent) - performance.now()));
   }
   await Promise.all(pending);
   return latencies;
