@@ -1,7 +1,7 @@
 // Proxies as kubectl takes them: which server the environment's proxy applies to, and requests through
 // real loopback proxies (an HTTP CONNECT proxy and a SOCKS5 proxy, written here) to a TLS server that
 // checks the client certificate, so the tunnel carries the kubeconfig's TLS unchanged.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeKubeconfig } from '../../test/support/kubeconfig-file.ts';
 import { createPki, type KeyPairPem, type Pki } from '../../test/support/pki.ts';
 import { KubeClient } from './client.ts';
 import { loadConnection } from './kubeconfig.ts';
@@ -136,20 +137,13 @@ async function socksProxy(credentials?: { user: string; password: string }): Pro
   return { url: `socks5://127.0.0.1:${await listen(server)}`, connects };
 }
 
-let counter = 0;
 function kubeconfigThrough(proxyUrl: string): string {
   const b64 = (pem: string) => Buffer.from(pem).toString('base64');
-  const file = join(dir, `config-${counter++}`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      'current-context': 'c',
-      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-      clusters: [{ name: 'c', cluster: { server: `https://127.0.0.1:${apiPort}`, 'certificate-authority-data': b64(pki.caPem), 'tls-server-name': 'api.cluster.test', 'proxy-url': proxyUrl } }],
-      users: [{ name: 'u', user: { 'client-certificate-data': b64(admin.certPem), 'client-key-data': b64(admin.keyPem) } }],
-    }),
+  return writeKubeconfig(
+    dir,
+    { server: `https://127.0.0.1:${apiPort}`, 'certificate-authority-data': b64(pki.caPem), 'tls-server-name': 'api.cluster.test', 'proxy-url': proxyUrl },
+    { 'client-certificate-data': b64(admin.certPem), 'client-key-data': b64(admin.keyPem) },
   );
-  return file;
 }
 
 async function versionThrough(proxyUrl: string, calls = 1): Promise<unknown[]> {

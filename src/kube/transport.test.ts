@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeKubeconfig } from '../../test/support/kubeconfig-file.ts';
 import { createPki, type Pki } from '../../test/support/pki.ts';
 import { KubeClient } from './client.ts';
 import { KubeError } from './errors.ts';
@@ -25,20 +26,7 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-let counter = 0;
-function kubeconfigFile(cluster: object, user: object): string {
-  const file = join(dir, `config-${counter++}`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      'current-context': 'c',
-      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-      clusters: [{ name: 'c', cluster }],
-      users: [{ name: 'u', user }],
-    }),
-  );
-  return file;
-}
+const kubeconfigFile = (cluster: object, user: object) => writeKubeconfig(dir, cluster, user);
 
 describe('a 401', () => {
   /** Answers only `Bearer <accepted>`; records every Authorization it was sent. */
