@@ -2,9 +2,9 @@
 // sqlite-checkpoint-thread.ts). That thread is started by the first commit that changed anything, so
 // a store opened and never written costs no thread. While it runs, SQLite's own checkpoints (inside a
 // commit) are off; if it stops, they are on again, so the WAL never grows without bound.
-import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from './sqlite-database.ts';
+import { besideModule } from './thread-module.ts';
 
 /** To the checkpoint thread: the writer committed; it copied the WAL's last frames; or stop. */
 export type WriterMessage = 'wrote' | 'finished' | 'close';
@@ -14,7 +14,7 @@ export type CheckpointerMessage = 'passed' | 'finish';
 /** SQLite's own default, for when the thread is gone. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
-const THREAD = new URL(`./sqlite-checkpoint-thread${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
+const THREAD = besideModule('sqlite-checkpoint-thread', import.meta.url);
 
 export class Checkpoints {
   private readonly db: SqliteDatabase;

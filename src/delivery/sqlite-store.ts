@@ -1,17 +1,16 @@
 // The `sqlite:` delivery store as the program sees it: each operation is sent to the thread that owns
 // the database (sqlite-thread.ts) and answered when it has committed, so a 202 still means on disk,
 // and a slow disk holds up the store's callers, never the event loop of the proxy around them.
-import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from './errors.ts';
 import { SqliteDatabase, type SqliteOperation, type SqliteStoreOptions } from './sqlite-database.ts';
 import { detach, fromWire, revive, type Reply, type Request } from './sqlite-wire.ts';
 import type { DeliveryStore } from './store.ts';
+import { besideModule } from './thread-module.ts';
 
 export type { SqliteStoreOptions } from './sqlite-database.ts';
 
-// Beside this module, compiled or not: sqlite-thread.ts, or .js in the built image.
-const THREAD = new URL(`./sqlite-thread${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
+const THREAD = besideModule('sqlite-thread', import.meta.url);
 
 interface Waiting {
   readonly resolve: (value: unknown) => void;
