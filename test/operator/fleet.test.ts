@@ -120,17 +120,20 @@ async function call(m: Member, times: number): Promise<number[]> {
   return statuses;
 }
 
+/** Its sidecar has neither exited nor been killed. */
+const running = (m: Member) => m.sidecar.child.exitCode === null && m.sidecar.child.signalCode === null;
+
 /**
  * Every member answering 200 and the status showing all of them closed: where a test that changes
  * vendors or breakers starts, so one test's failure does not fail the next ones too.
  */
-async function allHealthy(): Promise<void> {
+async function allHealthy(answeringWithinMs = 30_000): Promise<ExternalIntegrationStatus> {
+  const live = members.filter(running);
   await eventually('200 in every pod', async () => {
-    const answers = await Promise.all(members.filter((m) => m.sidecar.child.exitCode === null).map((m) => call(m, 1)));
+    const answers = await Promise.all(live.map((m) => call(m, 1)));
     return { done: answers.every(([code]) => code === 200) ? answers : undefined, seen: answers };
-  }, 30_000);
-  const live = members.filter((m) => m.sidecar.child.exitCode === null).length;
-  await fleetWhere(`${live} pods reporting, all closed`, (s) => s.pods?.reporting === live && s.circuit?.closed === live, 15_000);
+  }, answeringWithinMs);
+  return fleetWhere(`${live.length} pods reporting, all closed`, (s) => s.pods?.reporting === live.length && s.circuit?.closed === live.length, 15_000);
 }
 
 async function status(integration = INTEGRATION): Promise<ExternalIntegrationStatus | undefined> {
@@ -373,11 +376,8 @@ describe('fleet view', () => {
       await propagate();
       expect(off.code).toBe(0);
     }
-    await eventually('200 in every pod', async () => {
-      const answers = await Promise.all(members.map((m) => call(m, 1)));
-      return { done: answers.every(([code]) => code === 200) ? answers : undefined, seen: answers };
-    }, 10_000);
-    const released = await fleetWhere('all closed after --off', (s) => s.circuit?.closed === 3, 15_000);
+    const released = await allHealthy(10_000);
+    expect(released.circuit?.closed).toBe(3);
     expect(vendorHealthy(released)).toMatchObject({ status: 'True', reason: 'CircuitClosed' });
   });
 
@@ -450,7 +450,7 @@ let quotaVendor: Vendor | undefined;
  * calls the vendor received in that time and the calls sent (fewer than offered when answers are slow).
  */
 async function measure(ms: number): Promise<{ arrived: number; sent: number }> {
-  const live = quotaMembers.filter((m) => m.sidecar.child.exitCode === null && m.sidecar.child.signalCode === null);
+  const live = quotaMembers.filter(running);
   const start = Date.now();
   const end = start + ms;
   let sent = 0;
