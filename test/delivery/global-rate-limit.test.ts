@@ -133,15 +133,20 @@ describe('rateLimit.scope global on one Redis', () => {
   let dir: string;
   const sidecars: SidecarProcess[] = [];
 
+  /** Stops every sidecar a test started, so the next one starts with none. */
+  const stopSidecars = async (signal: NodeJS.Signals) => {
+    for (const p of sidecars.splice(0)) {
+      p.child.kill(signal);
+      await p.exited;
+    }
+  };
+
   beforeAll(async () => {
     redis = await startRedis();
     dir = await mkdtemp(join(tmpdir(), 'breakwater-global-limit-'));
   });
   afterAll(async () => {
-    for (const p of sidecars) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
+    await stopSidecars('SIGKILL');
     await redis?.destroy();
     await rm(dir, { recursive: true, force: true });
   });
@@ -247,10 +252,7 @@ describe('rateLimit.scope global on one Redis', () => {
       const figures = (p: Phase) => ({ offered: p.statuses.length, served: p.statuses.filter((s) => s === 200).length, arrived: p.arrived, phaseMs: Math.round(p.ms), busiestSecond: p.busiestSecond });
       console.log(`global rate limit figures (quota ${RATE}/s, burst ${BURST}, 3 × ${OFFERED_PER_SIDECAR}/s offered): ${JSON.stringify({ shared: figures(shared), away: figures(away), back: figures(back), fallbacks: counted })}`);
     } finally {
-      for (const p of sidecars.splice(0)) {
-        p.child.kill('SIGTERM');
-        await p.exited;
-      }
+      await stopSidecars('SIGTERM');
       await vendor.close();
     }
   });
@@ -276,10 +278,7 @@ describe('rateLimit.scope global on one Redis', () => {
       expect(retryAfter).toBeLessThanOrEqual(10);
       expect(vendor.arrivals).toHaveLength(1);
     } finally {
-      for (const p of sidecars.splice(0)) {
-        p.child.kill('SIGTERM');
-        await p.exited;
-      }
+      await stopSidecars('SIGTERM');
       await vendor.close();
     }
   });
