@@ -6,12 +6,10 @@
 // while the writer goes on committing.
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { CheckpointerMessage, WriterMessage } from './sqlite-checkpoints.ts';
+import { RESTART_FRAMES, type CheckpointerMessage, type WriterMessage } from './sqlite-checkpoints.ts';
 
 /** Passes are this far apart at least: a page written again meanwhile is copied once. */
 const PASS_INTERVAL_MS = 100;
-/** From this length on (16 MiB of 4 KiB pages), the WAL should start over at its beginning (see pass). */
-const RESTART_FRAMES = 4096;
 /** Tries in a row to leave few frames behind before the writer is asked to copy the last ones. */
 const FINISH_TRIES = 8;
 
@@ -39,7 +37,7 @@ port.on('message', (message: WriterMessage) => {
 
 function pass(): void {
   timer = undefined;
-  let wal = run();
+  let log = framesInWal();
   // The writer starts the WAL over at its beginning only when one of its transactions begins with every
   // frame copied, and a pass copies the frames committed before it began: under a steady stream of
   // commits some land during each pass, or come from a transaction that began before it ended, and
@@ -47,19 +45,18 @@ function pass(): void {
   // try has fewer; SQLite fsyncs the database file in the try that copies the last), until a try
   // finds none new; then the writer, between two of its transactions, copies what is left, if anything,
   // so its next one starts the WAL over.
-  for (let tries = 1; wal.log >= RESTART_FRAMES && tries < FINISH_TRIES; tries++) {
-    const next = run();
-    const settled = next.log <= wal.log;
-    wal = next;
+  for (let tries = 1; log >= RESTART_FRAMES && tries < FINISH_TRIES; tries++) {
+    const next = framesInWal();
+    const settled = next <= log;
+    log = next;
     if (settled) break;
   }
   lastPassAt = performance.now();
-  waitingForWriter = wal.log >= RESTART_FRAMES;
+  waitingForWriter = log >= RESTART_FRAMES;
   port.postMessage((waitingForWriter ? 'finish' : 'passed') satisfies CheckpointerMessage);
 }
 
-/** Frames in the WAL and frames copied, as of the pass's start. */
-function run(): { log: number; checkpointed: number } {
-  const row = checkpoint.get() as { busy: number; log: number; checkpointed: number };
-  return { log: row.log, checkpointed: row.checkpointed };
+/** Runs a checkpoint; the frames in the WAL as it began. */
+function framesInWal(): number {
+  return (checkpoint.get() as { log: number }).log;
 }

@@ -11,6 +11,9 @@ export type WriterMessage = 'wrote' | 'finished' | 'close';
 /** From it: a pass ended; or it ended with frames it could not catch, which the writer should copy. */
 export type CheckpointerMessage = 'passed' | 'finish';
 
+/** From this length on (16 MiB of 4 KiB pages), the WAL should start over at its beginning (the thread's pass). */
+export const RESTART_FRAMES = 4096;
+
 /** SQLite's own default, for when the thread is gone. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
