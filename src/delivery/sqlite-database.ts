@@ -133,6 +133,20 @@ const HEAD = `(d.ordering_key IS NULL OR NOT EXISTS (
 
 type Row = Record<string, unknown>;
 
+/**
+ * Fails now, with StoreUnavailableError, where no database can be opened at `path` (a folder that cannot
+ * be made, a file that is not one). It takes no lock and writes no schema, so a writer in another
+ * process cannot make the caller's event loop wait; the thread that owns the database opens it fully.
+ */
+export function probeDatabasePath(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    new DatabaseSync(path).close();
+  } catch (error) {
+    throw unavailable(`cannot open the delivery store ${path}`, error);
+  }
+}
+
 export class SqliteDatabase {
   readonly path: string;
   private readonly db: DatabaseSync;

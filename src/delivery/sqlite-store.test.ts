@@ -55,6 +55,8 @@ describe('SqliteStore when the file cannot be written, or another process holds 
   it('keeps the database in WAL mode, which a second connection sees', async () => {
     const path = join(dir, 'deliveries.sqlite');
     const store = new SqliteStore(path);
+    // Once its thread has opened the file (the constructor only checks that it can be).
+    await store.stats('erp');
     const probe = new DatabaseSync(path);
     try {
       expect(probe.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });

@@ -3,7 +3,7 @@
 // and a slow disk holds up the store's callers, never the event loop of the proxy around them.
 import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from './errors.ts';
-import { SqliteDatabase, type SqliteOperation, type SqliteStoreOptions } from './sqlite-database.ts';
+import { probeDatabasePath, type SqliteDatabase, type SqliteOperation, type SqliteStoreOptions } from './sqlite-database.ts';
 import { detach, fromWire, revive, type Reply, type Request } from './sqlite-wire.ts';
 import type { DeliveryStore } from './store.ts';
 import { besideModule } from './thread-module.ts';
@@ -31,8 +31,8 @@ export class SqliteStore implements DeliveryStore {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
     this.options = options;
-    // Here, so a path that cannot hold a database fails the caller at once; the thread opens it again.
-    new SqliteDatabase(path, options).close();
+    // Here, so a path that cannot hold a database fails the caller at once.
+    probeDatabasePath(path);
     // Now, so the first call does not wait for the thread to boot.
     this.start();
   }
