@@ -162,10 +162,10 @@ export class Transport {
     if (retired) setTimeout(() => retired.destroy(), REQUEST_TIMEOUT_MS).unref();
     const options = { keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS, maxSockets: MAX_CONNECTIONS };
     const proxy = this.connection.proxy;
-    const Https = proxy ? tunnelling(HttpsAgent, proxy, true) : HttpsAgent;
-    const Http = proxy ? tunnelling(http.Agent, proxy, false) : http.Agent;
+    const Base = this.secure ? HttpsAgent : http.Agent;
+    const Agent = proxy ? tunnelling(Base, proxy, this.secure) : Base;
     const agent = this.secure
-      ? new Https({
+      ? new Agent({
           ...options,
           ca: tls.ca,
           cert,
@@ -173,7 +173,7 @@ export class Transport {
           rejectUnauthorized: tls.rejectUnauthorized,
           ...(tls.servername !== undefined && { servername: tls.servername }),
         })
-      : new Http(options);
+      : new Agent(options);
     this.dispatcher = { agent, cert, key };
     return agent;
   }
