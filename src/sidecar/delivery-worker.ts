@@ -19,6 +19,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { IntegrationTable } from './config.ts';
 import type { DeliveryMetrics, DeliveryResult } from './delivery-metrics.ts';
 import type { Integration } from './integration.ts';
+import { statusClass } from './metrics.ts';
 import { SIDECAR_DEFAULTS } from './options.ts';
 import type { Outbound } from './upstream-response.ts';
 
@@ -53,7 +54,6 @@ interface Turn {
   readonly done: Promise<void>;
 }
 
-const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
 
 export class DeliveryWorker {
@@ -350,7 +350,7 @@ function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
 /** For the history (a status, or the failure) and the metric (a status class, or the failure). */
 function attemptOutcome(report: TurnReport): { history: string; metric: string } | undefined {
   if (report.kind === 'not-sent') return undefined;
-  if (report.kind === 'response') return { history: String(report.status), metric: CODE_CLASSES[Math.floor(report.status / 100) - 1] ?? '5xx' };
+  if (report.kind === 'response') return { history: String(report.status), metric: statusClass(report.status) };
   const failure = report.failure ?? 'error';
   return { history: failure, metric: failure };
 }

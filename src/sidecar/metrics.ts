@@ -10,6 +10,17 @@ import { DeliveryMetrics } from './delivery-metrics.ts';
 
 const METHODS = new Set<string>(HTTP_METHODS);
 const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** The index of `status`'s class in CODE_CLASSES; a status outside 100–599 counts as 5xx. */
+function statusClassIndex(status: number): number {
+  const index = Math.floor(status / 100) - 1;
+  return index >= 0 && index < CODE_CLASSES.length ? index : CODE_CLASSES.length - 1;
+}
+
+/** The `code` label of a status: `2xx` … `5xx`. */
+export function statusClass(status: number): string {
+  return CODE_CLASSES[statusClassIndex(status)]!;
+}
 // Third-party calls take milliseconds to tens of seconds; the top bucket sits above a 10s deadline.
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -139,8 +150,7 @@ export class IntegrationMetrics {
   request(method: string, status: number, outcome: string, seconds: number): void {
     if (this.removed) return;
     const m = METHODS.has(method) ? method : 'OTHER';
-    const index = Math.floor(status / 100) - 1;
-    const classIndex = index >= 0 && index < CODE_CLASSES.length ? index : CODE_CLASSES.length - 1;
+    const classIndex = statusClassIndex(status);
     let byMethod = this.requestSeries.get(outcome);
     if (byMethod === undefined) this.requestSeries.set(outcome, (byMethod = new Map()));
     let byClass = byMethod.get(m);
