@@ -15,7 +15,7 @@ import type { SidecarMetrics } from './metrics.ts';
  * that exits keeps the app from starting) and serve the integrations once they are created. A file
  * that exists and cannot be read is a ConfigError like one that is invalid.
  */
-export async function readConfig(file: string): Promise<string | undefined> {
+async function readConfig(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
@@ -91,7 +91,7 @@ export class ConfigReloader {
   // mid-replace cannot be read: only new content is loaded, and the next event brings the rest.
   private async reloadIfChanged(onReload: () => void): Promise<void> {
     const { configPath, table, metrics, logger } = this.options;
-    const text = await readFile(configPath, 'utf8').catch(() => undefined);
+    const text = await readConfig(configPath).catch(() => undefined);
     if (text === undefined || text === this.lastText) return;
     this.lastText = text;
     try {
