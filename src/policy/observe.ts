@@ -8,12 +8,11 @@
 import { CircuitState, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import type { SidecarErrorCode } from '../api/errors.ts';
 import type { AttemptResult, Call, PolicyRequest } from './call.ts';
-import { classifyError, isCertificateError } from './classify.ts';
-import { CallCancelledError, UpstreamFailure } from './errors.ts';
+import { UpstreamFailure } from './errors.ts';
 import type { GlobalLimiter } from './global-limiter.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { nextStep, worthRetrying, type RetryContext } from './retry.ts';
-import { describe, type Next, type Stage, type StartAttempt } from './stages.ts';
+import { runAttempt, type Next, type Stage, type StartAttempt } from './stages.ts';
 
 /** What observe mode counts: each is something enforce mode would have done to the call. */
 export const OBSERVED_DECISIONS = ['retry', 'circuit_open', 'rate_limited', 'bulkhead_full', 'attempt_timeout', 'deadline_exceeded', 'fallback'] as const;
@@ -168,19 +167,8 @@ export function observeBreaker<Q extends PolicyRequest, R extends AttemptResult>
  */
 export function observeAttempt<Q extends PolicyRequest, R extends AttemptResult>(perAttemptMs: number, now: () => number, start: StartAttempt<Q, R>, observe: Observe): Next<Q, R> {
   return async (call) => {
-    call.attemptStarting();
     const startedAt = now();
-    let response: R;
-    try {
-      const attempt = start(call);
-      call.inFlight = attempt;
-      response = await attempt.answer;
-    } catch (error) {
-      if (call.reason instanceof CallCancelledError) throw call.reason;
-      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
-    } finally {
-      call.inFlight = undefined;
-    }
+    const response = await runAttempt(call, start);
     if (call.wouldFail !== undefined || now() - startedAt < perAttemptMs) return response;
     observe('attempt_timeout');
     throw new LateAnswer(response, perAttemptMs);

@@ -92,25 +92,36 @@ export function markSlow<Q extends PolicyRequest, R extends AttemptResult>(durat
  */
 export function attemptTimeout<Q extends PolicyRequest, R extends AttemptResult>(perAttemptMs: number, start: StartAttempt<Q, R>): Next<Q, R> {
   return async (call) => {
-    // Cockatiel runs this again for a call that waited out a half-open probe; its caller may be gone.
-    if (call.aborted) throw call.reason;
-    call.attemptStarting();
     const timer = setTimeout(timeOut, perAttemptMs, call, perAttemptMs);
     try {
-      const attempt = start(call);
-      call.inFlight = attempt;
-      return await attempt.answer;
-    } catch (error) {
-      // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
-      if (call.reason instanceof CallCancelledError) throw call.reason;
-      // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
-      if (call.attemptAborted) throw new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
-      throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
+      return await runAttempt(call, start);
     } finally {
       clearTimeout(timer);
-      call.inFlight = undefined;
     }
   };
+}
+
+/**
+ * The attempt itself, in enforce and observe mode alike: started, held as the call's attempt in
+ * flight, and awaited; a failure becomes the caller's cancellation or an UpstreamFailure.
+ */
+export async function runAttempt<Q extends PolicyRequest, R extends AttemptResult>(call: Parameters<Next<Q, R>>[0], start: StartAttempt<Q, R>): Promise<R> {
+  // Cockatiel runs this again for a call that waited out a half-open probe; its caller may be gone.
+  if (call.aborted) throw call.reason;
+  call.attemptStarting();
+  try {
+    const attempt = start(call);
+    call.inFlight = attempt;
+    return await attempt.answer;
+  } catch (error) {
+    // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
+    if (call.reason instanceof CallCancelledError) throw call.reason;
+    // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
+    if (call.attemptAborted) throw new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
+    throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
+  } finally {
+    call.inFlight = undefined;
+  }
 }
 
 function timeOut(call: { timeOutAttempt(ms: number): void }, ms: number): void {
@@ -118,7 +129,7 @@ function timeOut(call: { timeOutAttempt(ms: number): void }, ms: number): void {
 }
 
 /** An upstream client's error for a message: its code, where it has one, and what it says. */
-export function describe(error: unknown): string {
+function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
