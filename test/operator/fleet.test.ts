@@ -2,25 +2,22 @@
 // processes serving one integration, each against its own loopback vendor, each reporting with a
 // ServiceAccount token bound to its own Pod object (minted by TokenRequest, as kubelet would).
 import { createServer, type Server } from 'node:http';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_INJECT, API_VERSION, GROUP, KIND, PLURAL, REPORT_PATH, REPORT_TOKEN_AUDIENCE, VERSION, WEBHOOK_CERT_SECRET_NAME } from '../../src/api/names.ts';
 import type { ExternalIntegrationSpec, ExternalIntegrationStatus } from '../../src/api/schema.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { installCrd } from '../support/injection.ts';
-import { commandAt } from '../support/commands.ts';
-import { eventually, kubectlFor } from '../support/kube.ts';
+import { eventually, kubectlFor, kubectlPlugin } from '../support/kube.ts';
 import { startOperator, type OperatorProcess } from '../support/operator-process.ts';
 import { removeDirAtExit } from '../support/processes.ts';
 import { spawnSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
 
 const kubeconfig = inject('kubeconfig');
-const CLI = fileURLToPath(new URL('../../cmd/breakwater.ts', import.meta.url));
 const client = new KubeClient({ kubeconfig, userAgent: 'fleet-test' });
 const run = Date.now().toString(36);
 const own = `bw-fleet-${run}`;
@@ -157,21 +154,8 @@ async function events(reason: string): Promise<{ note: string; type: string }[]>
   return list.items.filter((e) => e.reason === reason && e.regarding.name === INTEGRATION);
 }
 
-/**
- * kubectl itself, finding the plugin on PATH as a user's kubectl would: an executable named
- * kubectl-breakwater (what `npm install -g` links to the CLI) in a folder of its own.
- */
-async function kubectlBreakwater(args: string[]) {
-  const bin = join(dir, 'bin');
-  mkdirSync(bin, { recursive: true });
-  const plugin = join(bin, 'kubectl-breakwater');
-  writeFileSync(plugin, `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
-  chmodSync(plugin, 0o755);
-  const kubectl = commandAt(join(inject('k8sBinDir'), 'kubectl'), [], {
-    env: { PATH: `${bin}:/usr/bin:/bin`, KUBECONFIG: kubeconfig, HOME: dir },
-  });
-  return kubectl(['breakwater', ...args]);
-}
+/** kubectl itself, finding the plugin on PATH as a user's kubectl would. */
+const kubectlBreakwater = kubectlPlugin(inject('k8sBinDir'), dir, { KUBECONFIG: kubeconfig });
 
 async function report(token: string | undefined, sent: object = {}): Promise<{ status: number; body: string; retryAfter?: string }> {
   // The operator's certificate chains to its own CA; undici's fetch takes no CA, so node:https.

@@ -1,6 +1,6 @@
 // `breakwater isolate` against a real API server: it sets and removes circuitBreaker.forceOpen on the
 // stored resource with the user's kubeconfig (as kubectl finds it), and answers with its exit codes.
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import type { ExternalIntegrationSpec } from '../../src/api/schema.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { commandAt } from '../support/commands.ts';
 import { installCrd } from '../support/injection.ts';
-import { kubectlFor, ok } from '../support/kube.ts';
+import { kubectlFor, kubectlPlugin, ok } from '../support/kube.ts';
 import { removeDirAtExit } from '../support/processes.ts';
 
 const kubeconfig = inject('kubeconfig');
@@ -23,14 +23,7 @@ removeDirAtExit(dir);
 const SPEC: ExternalIntegrationSpec = { upstream: { url: 'http://127.0.0.1:9' }, circuitBreaker: { consecutiveFailures: 3 } };
 
 /** The CLI as kubectl's plugin, with only KUBECONFIG to find the cluster by. */
-function kubectlBreakwater(args: string[], env: Record<string, string> = { KUBECONFIG: kubeconfig }) {
-  const bin = join(dir, 'bin');
-  mkdirSync(bin, { recursive: true });
-  const plugin = join(bin, 'kubectl-breakwater');
-  writeFileSync(plugin, `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
-  chmodSync(plugin, 0o755);
-  return commandAt(join(inject('k8sBinDir'), 'kubectl'), [], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: dir, ...env } })(['breakwater', ...args]);
-}
+const kubectlBreakwater = kubectlPlugin(inject('k8sBinDir'), dir, { KUBECONFIG: kubeconfig });
 
 const breakwater = (args: string[], env: Record<string, string> = {}) =>
   commandAt(process.execPath, [CLI], { env: { PATH: '/usr/bin:/bin', HOME: dir, ...env } })(args);
@@ -62,6 +55,7 @@ describe('breakwater isolate', { timeout: 60_000 }, () => {
 
     // Again: nothing changes, and it still succeeds.
     expect((await kubectlBreakwater(['isolate', 'payments', '-n', namespace])).code).toBe(0);
+    expect(await storedSpec('payments')).toEqual({ ...SPEC, circuitBreaker: { consecutiveFailures: 3, forceOpen: true } });
 
     const off = await breakwater(['isolate', 'payments', `--namespace=${namespace}`, '--off'], { KUBECONFIG: kubeconfig });
     expect(off.code).toBe(0);
