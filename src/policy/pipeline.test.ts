@@ -351,11 +351,12 @@ describe('CompiledPolicy in mode observe', () => {
   beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
   afterEach(() => vi.useRealTimers());
 
-  /** An attempt answered with `status` after `ms`. */
+  /** An attempt answered with `status` after `ms`, unless the policy aborts it first (as a real one would be). */
   const after =
     (ms: number, status: number): TestAttempt =>
-    () =>
-      new Promise((resolve) => {
+    (hook) =>
+      new Promise((resolve, reject) => {
+        hook.listen(reject);
         setTimeout(() => void scripted([status]).attempt({ listen() {} }).then(resolve), ms);
       });
 
