@@ -39,6 +39,9 @@ async function reportWhere(what: string, holds: (r: Received) => boolean, timeou
   }
 }
 
+/** The integration every test calls: one attempt, a breaker that opens on the second failure in a row. */
+const vendorIntegration = (url: string) => integration('vendor', { upstream: { url }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '60s' } });
+
 beforeAll(async () => {
   endpoint = createServer((req, res) => {
     let body = '';
@@ -57,7 +60,7 @@ beforeAll(async () => {
   await writeFile(tokenFile, 'token-one\n');
   harness = await startHarness(
     docs(
-      integration('vendor', { upstream: { url: vendorUrl }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '60s' } }),
+      vendorIntegration(vendorUrl),
       // Its Secret is not mounted (named after the pod started): only a restart brings it.
       integration('unmounted', { upstream: { url: vendorUrl }, auth: { header: 'Authorization', secretRef: { name: 'late-key', key: 'token' } } }),
     ),
@@ -136,12 +139,7 @@ describe('fleet reports', () => {
   it('reports an integration held open by circuitBreaker.forceOpen as open, before any call', async () => {
     const since = Date.now();
     const url = `http://127.0.0.1:${(vendor.address() as AddressInfo).port}`;
-    await harness.writeConfig(
-      [
-        integration('vendor', { upstream: { url }, retry: { maxAttempts: 1 }, circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '60s' } }),
-        integration('held', { upstream: { url }, circuitBreaker: { forceOpen: true } }),
-      ].join('---\n'),
-    );
+    await harness.writeConfig(docs(vendorIntegration(url), integration('held', { upstream: { url }, circuitBreaker: { forceOpen: true } })));
     const report = await reportWhere('naming the held integration', (r) => r.at > since && r.report.integrations.some((i) => i.name === 'held'), 6_000);
     expect(report.report.integrations.find((i) => i.name === 'held')).toMatchObject({ circuit: 'open', calls: 0 });
   });
