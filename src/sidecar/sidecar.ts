@@ -42,14 +42,18 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     policy: options.policy ?? {},
     ...(sharedLimits && { sharedLimits }),
   });
-  const reloader = new ConfigReloader({ configPath: options.configPath, table, metrics, logger });
-  try {
-    await reloader.loadFirst();
-  } catch (error) {
+  const closeTable = async () => {
     table.close();
     await sharedLimits?.close();
+  };
+  /** What has started so far, released in reverse order when a later step fails. */
+  const started: (() => Promise<void>)[] = [closeTable];
+  const failed = async (error: unknown): Promise<never> => {
+    for (const release of started.reverse()) await release();
     throw error;
-  }
+  };
+  const reloader = new ConfigReloader({ configPath: options.configPath, table, metrics, logger });
+  await reloader.loadFirst().catch(failed);
 
   const context: ForwardContext = {
     limits: {
@@ -67,18 +71,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ...(options.policy?.random && { random: options.policy.random }),
   });
   deliveries.sync();
+  started.push(() => deliveries.drain(0));
 
   let server: ProxyServer;
   let admin: AdminServer;
   try {
     server = await startProxyServer({ port: options.port, table, deliveries, context, metrics, logger });
-  } catch (error) {
-    await deliveries.drain(0);
-    table.close();
-    await sharedLimits?.close();
-    throw error;
-  }
-  try {
+    started.push(() => server.drain(Date.now()));
     admin = await startAdminServer({
       host: options.adminHost ?? '0.0.0.0',
       port: options.adminPort,
@@ -88,11 +87,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       notReadyReason: () => (server.draining ? 'draining' : undefined),
     });
   } catch (error) {
-    await server.drain(Date.now());
-    await deliveries.drain(0);
-    table.close();
-    await sharedLimits?.close();
-    throw error;
+    return failed(error);
   }
 
   const reporter =
@@ -121,8 +116,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     // Deliveries in flight get what is left of the same grace; what is left of them goes back to the store.
     await deliveries.drain(Math.max(0, deadline - Date.now()));
     await reported;
-    table.close();
-    await sharedLimits?.close();
+    await closeTable();
     await admin.close();
   };
 
