@@ -6,7 +6,7 @@
 import { GROUP, PLURAL, VERSION } from '../src/api/names.ts';
 import { isNotFound, KubeError } from '../src/kube/errors.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
-import { EXIT_UNAVAILABLE, kubectlFlags, personClient } from './kubectl-plugin.ts';
+import { EXIT_UNAVAILABLE, kubectlFlags, namespaceFor, personClient } from './kubectl-plugin.ts';
 
 /** EX_NOINPUT from sysexits.h. */
 const EXIT_NOT_FOUND = 66;
@@ -25,7 +25,7 @@ export async function isolate(argv: readonly string[]): Promise<number> {
   }
   const name = positionals[0]!;
   const client = personClient(values.kubeconfig, 'isolate');
-  const namespace = values.namespace || client.namespace || 'default';
+  const namespace = namespaceFor(values.namespace, client);
   const path = `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`;
   // null removes the field, so --off leaves the spec as it was before isolation (forceOpen defaults to false).
   const body = { spec: { circuitBreaker: { forceOpen: values.off ? null : true } } };

@@ -18,6 +18,11 @@ export function kubectlFlags(argv: readonly string[], short: Readonly<Record<str
   });
 }
 
+/** The namespace a command acts in, as kubectl picks it: -n, else the kubeconfig context's, else `default`. */
+export function namespaceFor(flag: string, client: KubeClient): string {
+  return flag || client.namespace || 'default';
+}
+
 /** A client on the person's kubeconfig; no kubeconfig to be found is a usage error, said as such. */
 export function personClient(kubeconfig: string, command: string): KubeClient {
   try {

@@ -18,7 +18,7 @@ import { DEFAULTS } from '../src/api/defaults.ts';
 import type { Condition, ExternalIntegrationSpec, ExternalIntegrationStatus } from '../src/api/schema.ts';
 import { KubeError } from '../src/kube/errors.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
-import { EXIT_UNAVAILABLE, kubectlFlags, personClient } from './kubectl-plugin.ts';
+import { EXIT_UNAVAILABLE, kubectlFlags, namespaceFor, personClient } from './kubectl-plugin.ts';
 
 const EXIT_UNHEALTHY = 1;
 const OUTPUTS = ['table', 'json'] as const;
@@ -144,7 +144,7 @@ export async function status(argv: readonly string[]): Promise<number> {
   if (values['all-namespaces'] && values.namespace) throw new UsageError('give -n NAMESPACE or -A, not both');
   const client = personClient(values.kubeconfig, 'status');
   const all = values['all-namespaces'];
-  const namespace = all ? undefined : values.namespace || client.namespace || 'default';
+  const namespace = all ? undefined : namespaceFor(values.namespace, client);
   const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   let rows: IntegrationHealth[];
   try {
