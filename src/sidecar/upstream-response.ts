@@ -157,10 +157,11 @@ export class UpstreamResponse implements AttemptResult, AttemptHandle<UpstreamRe
    * keeping at most `limit` bytes; `truncated` when there was more, or the body broke off.
    */
   collect(limit: number): Promise<{ body: Buffer; truncated: boolean }> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const collector = new Collector(limit, resolve);
       const state = this.state;
-      if (state.kind !== 'held' && state.kind !== 'ended') return;
+      // A body is read once: forwarded, collected or discarded. A second reader would wait forever.
+      if (state.kind !== 'held' && state.kind !== 'ended') return reject(new Error(`the vendor's body is already ${state.kind}`));
       for (const chunk of state.chunks) collector.take(chunk);
       if (state.kind === 'ended') {
         this.state = DONE;
