@@ -281,11 +281,9 @@ export class SqliteDatabase {
         ]
           .sort((a, b) => a.seq - b.seq)
           .slice(0, o.limit);
-        const take = this.stmt("UPDATE deliveries SET state = 'delivering', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?");
-        return rows.map(({ id }) => {
-          take.run(o.owner, o.now + o.leaseMs, o.now, id);
-          return this.read(id)!;
-        });
+        return rows.map(({ id }) =>
+          this.update("UPDATE deliveries SET state = 'delivering', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?", o.owner, o.now + o.leaseMs, o.now, id),
+        );
       }),
     );
   }
@@ -304,7 +302,7 @@ export class SqliteDatabase {
         const event: HistoryEvent = next.state === 'queued' ? (s.attempt ? 'retry' : 'released') : next.state;
         this.log(id, { at: s.at, event, sidecar: owner, ...(next.state === 'dead' && { outcome: next.reason }) });
         const response = s.response;
-        this.stmt(
+        return this.update(
           `UPDATE deliveries SET state = ?, updated_at = ?, next_attempt_at = ?, attempts = ?, last_error = COALESCE(?, last_error),
              response_status = COALESCE(?, response_status), response_headers = COALESCE(?, response_headers),
              response_body = CASE WHEN ? THEN ? ELSE response_body END, response_truncated = COALESCE(?, response_truncated),
@@ -312,7 +310,6 @@ export class SqliteDatabase {
              callback_state = CASE WHEN ? AND callback_url IS NOT NULL THEN 'pending' ELSE callback_state END,
              callback_next_at = CASE WHEN ? AND callback_url IS NOT NULL THEN ? ELSE callback_next_at END
            WHERE id = ?`,
-        ).run(
           next.state,
           s.at,
           next.state === 'queued' ? next.at : current.nextAttemptAt,
@@ -330,7 +327,6 @@ export class SqliteDatabase {
           s.at,
           id,
         );
-        return this.read(id)!;
       }),
     );
   }
@@ -346,14 +342,18 @@ export class SqliteDatabase {
         }
         // It gets as long again as it had the first time.
         const expiresAt = o.now + (current.expiresAt - current.createdAt);
-        this.stmt(
+        const replayed = this.update(
           `UPDATE deliveries SET state = 'queued', updated_at = ?, next_attempt_at = ?, expires_at = ?, ended_at = NULL, dead_reason = NULL,
              callback_state = NULL, callback_attempts = 0, callback_next_at = NULL, callback_owner = NULL, callback_lease_until = NULL
            WHERE id = ?`,
-        ).run(o.now, o.now, expiresAt, id);
+          o.now,
+          o.now,
+          expiresAt,
+          id,
+        );
         this.stmt('INSERT OR REPLACE INTO idempotency_keys (integration, key, id) VALUES (?, ?, ?)').run(current.integration, current.idempotencyKey, id);
         this.log(id, { at: o.now, event: 'replayed', sidecar: o.sidecar });
-        return this.read(id)!;
+        return replayed;
       }),
     );
   }
@@ -416,11 +416,7 @@ export class SqliteDatabase {
              AND (callback_lease_until IS NULL OR callback_lease_until <= ?)
            ORDER BY seq LIMIT ?`,
         ).all(integration, o.now, o.now, o.limit) as { id: string }[];
-        const take = this.stmt('UPDATE deliveries SET callback_owner = ?, callback_lease_until = ? WHERE id = ?');
-        return rows.map(({ id }) => {
-          take.run(o.owner, o.now + o.leaseMs, id);
-          return this.read(id)!;
-        });
+        return rows.map(({ id }) => this.update('UPDATE deliveries SET callback_owner = ?, callback_lease_until = ? WHERE id = ?', o.owner, o.now + o.leaseMs, id));
       }),
     );
   }
@@ -435,11 +431,15 @@ export class SqliteDatabase {
         if (row.callback_state !== 'pending' || row.callback_owner !== owner) throw new LeaseLostError(id, owner);
         const attempts = row.callback_attempts + 1;
         this.log(id, { at: s.at, event: 'callback', sidecar: owner, attempt: attempts, outcome: s.outcome, durationMs: s.durationMs });
-        this.stmt(
+        return this.update(
           `UPDATE deliveries SET callback_state = ?, callback_attempts = ?, callback_next_at = ?, callback_owner = NULL,
              callback_lease_until = NULL, updated_at = ? WHERE id = ?`,
-        ).run(s.next.state, attempts, s.next.state === 'pending' ? s.next.at : null, s.at, id);
-        return this.read(id)!;
+          s.next.state,
+          attempts,
+          s.next.state === 'pending' ? s.next.at : null,
+          s.at,
+          id,
+        );
       }),
     );
   }
@@ -466,6 +466,11 @@ export class SqliteDatabase {
   private backlog(integration: string): number {
     const row = this.stmt('SELECT live FROM backlog WHERE integration = ?').get(integration) as { live: number } | undefined;
     return row?.live ?? 0;
+  }
+
+  /** Runs an UPDATE of one delivery and answers the row as it left it, in the same statement. */
+  private update(sql: string, ...params: SQLInputValue[]): Delivery {
+    return toDelivery(this.stmt(`${sql} RETURNING *`).get(...params) as Row);
   }
 
   private read(id: string): Delivery | undefined {
