@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,4 +149,91 @@ describe('SqliteStore checkpoints, off the thread that commits', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('SqliteStore on a file written before the schema had a version', () => {
+  const schema0 = readFileSync(new URL('../../test/fixtures/delivery-store-schema-0.sql', import.meta.url), 'utf8');
+  const T0 = 1_700_000_000_000;
+  let dir: string;
+  let path: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'breakwater-store-'));
+    path = join(dir, 'deliveries.sqlite');
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  /** Two deliveries as the earlier version left them: one queued, one dead with its app not yet told. */
+  function writeVersion0(): void {
+    const db = new DatabaseSync(path);
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(schema0);
+    const insert = db.prepare(
+      `INSERT INTO deliveries (id, integration, idempotency_key, method, path, headers, body, callback_url, expires_at, state,
+         created_at, updated_at, next_attempt_at, attempts, ended_at, dead_reason, last_error, response_status, callback_state, callback_next_at)
+       VALUES (?, 'invoicing', ?, 'POST', '/v1/invoices', '[["content-type","application/json"]]', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    insert.run('dead-1', 'key-dead', Buffer.from('{"n":1}'), 'http://127.0.0.1:9/cb', T0 + 3_600_000, 'dead', T0, T0 + 20, T0, 1, T0 + 20, 'refused', 'HTTP 422', 422, 'pending', T0 + 20);
+    insert.run('queued-2', 'key-queued', Buffer.from('{"n":2}'), null, T0 + 3_600_000, 'queued', T0 + 10, T0 + 10, T0 + 10, 0, null, null, null, null, null, null);
+    const key = db.prepare("INSERT INTO idempotency_keys (integration, key, id) VALUES ('invoicing', ?, ?)");
+    key.run('key-dead', 'dead-1');
+    key.run('key-queued', 'queued-2');
+    const line = db.prepare('INSERT INTO history (delivery_id, at, event, sidecar, attempt, outcome, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    line.run('dead-1', T0, 'queued', 'old', null, null, null);
+    line.run('queued-2', T0 + 10, 'queued', 'old', null, null, null);
+    line.run('dead-1', T0 + 20, 'attempt', 'old', 1, '422', 35);
+    line.run('dead-1', T0 + 20, 'dead', 'old', null, 'refused', null);
+    db.close();
+  }
+
+  it('moves it to the current layout keeping every delivery, key, history line and count, and goes on from there', async () => {
+    writeVersion0();
+    const store = new SqliteStore(path);
+    try {
+      expect(await store.get('dead-1')).toMatchObject({ state: 'dead', deadReason: 'refused', attempts: 1, request: { body: Buffer.from('{"n":1}') } });
+      expect((await store.history('dead-1')).map((h) => h.event)).toEqual(['queued', 'attempt', 'dead']);
+      expect(await store.stats('invoicing')).toMatchObject({ backlog: 1, dead: 1, oldestCreatedAt: T0 + 10 });
+      // The keys still name their deliveries: a resubmission is answered with the stored one.
+      const again = await store.submit(
+        { id: 'new', integration: 'invoicing', idempotencyKey: 'key-queued', request: { method: 'POST', path: '/v1/invoices', headers: [], body: null }, expiresAt: T0 + 3_600_000 },
+        { now: T0 + 30, maxBacklog: 10, sidecar: 'new' },
+      );
+      expect(again).toMatchObject({ created: false, delivery: { id: 'queued-2' } });
+      // The pending callback is found through the index that now holds only deliveries with one.
+      expect((await store.claimCallbacks('invoicing', { owner: 'new', limit: 8, leaseMs: 1000, now: T0 + 40 })).map((d) => d.id)).toEqual(['dead-1']);
+      // New history lines come after the old ones.
+      const [claimed] = await store.claim('invoicing', { owner: 'new', limit: 1, leaseMs: 1000, now: T0 + 50 });
+      await store.settle(claimed!.id, 'new', { at: T0 + 60, attempt: { outcome: '200', durationMs: 5 }, next: { state: 'delivered' } });
+      expect((await store.history('queued-2')).map((h) => [h.event, h.sidecar])).toEqual([
+        ['queued', 'old'],
+        ['attempt', 'new'],
+        ['delivered', 'new'],
+      ]);
+    } finally {
+      await store.close();
+    }
+    const db = new DatabaseSync(path);
+    try {
+      expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 1 });
+      const tables = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('idempotency_keys', 'history', 'idempotency_keys_0', 'history_0') ORDER BY name").all();
+      expect(tables.map((t) => [t.name, /WITHOUT ROWID\s*$/.test(String(t.sql))])).toEqual([
+        ['history', true],
+        ['idempotency_keys', true],
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a file a newer version wrote, and leaves it as it was', async () => {
+    const db = new DatabaseSync(path);
+    db.exec('CREATE TABLE later (x); PRAGMA user_version = 2');
+    db.close();
+    expect(() => new SqliteStore(path)).not.toThrow();
+    const store = new SqliteStore(path);
+    await expect(store.stats('invoicing')).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('written by a newer version of Breakwater (schema 2') });
+    await store.close();
+    const after = new DatabaseSync(path);
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()).toEqual([{ name: 'later' }]);
+    after.close();
+  });
 });
