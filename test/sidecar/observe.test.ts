@@ -164,9 +164,20 @@ describe('observe mode', () => {
     expect(await observed('down', 'fallback')).toBe(1);
   });
 
-  it('passes the vendor\'s headers through in observe mode', async () => {
-    const reply = await observe.call('/breaking/fail/headers');
-    expect(reply.headers['x-vendor']).toBe('yes');
-    expect(reply.headers['x-breakwater-fallback']).toBeUndefined();
+  it('passes the vendor\'s headers through in observe mode, where enforce mode serves the fallback\'s', async () => {
+    const e = await enforce.call('/slow/slow/headers');
+    const o = await observe.call('/slow/slow/headers');
+    expect({ status: e.status, text: e.text, vendor: e.headers['x-vendor'], fallback: e.headers['x-breakwater-fallback'] }).toEqual({
+      status: 200,
+      text: 'stand-in',
+      vendor: undefined,
+      fallback: 'upstream_unreachable',
+    });
+    expect({ status: o.status, text: o.text, vendor: o.headers['x-vendor'], fallback: o.headers['x-breakwater-fallback'] }).toEqual({
+      status: 200,
+      text: '200 /slow/headers',
+      vendor: 'yes',
+      fallback: undefined,
+    });
   });
 });
