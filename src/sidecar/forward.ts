@@ -2,11 +2,11 @@
 // against its pool, and the answer (the vendor's response, streamed, or the sidecar's own error) goes
 // back. When the caller goes away, the call is cancelled: the vendor request is aborted and nothing
 // is retried.
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { AttemptReport } from '../policy/attempt-report.ts';
 import type { Call } from '../policy/call.ts';
+import { randomUUID } from '../runtime/random-uuid.ts';
 import { attemptLogger } from './attempt-log.ts';
 import { readBody, RequestTooLargeError, type BodyLimits } from './body.ts';
 import { CredentialsUnavailableError } from './credentials.ts';
