@@ -100,32 +100,47 @@ export function attemptTimeout<Q extends PolicyRequest, R extends AttemptResult>
 
 /**
  * The attempt itself, in enforce and observe mode alike: started, held as the call's attempt in
- * flight (cut short when `timeouts` has one expire), and awaited; a failure becomes the caller's
- * cancellation or an UpstreamFailure.
+ * flight (cut short when `timeouts` has one expire), and its answer passed on; a failure becomes the
+ * caller's cancellation or an UpstreamFailure. Not an async function: it would be a layer of promises
+ * more on every attempt, for no await of its own.
  */
-export async function runAttempt<Q extends PolicyRequest, R extends AttemptResult>(
+export function runAttempt<Q extends PolicyRequest, R extends AttemptResult>(
   call: Parameters<Next<Q, R>>[0],
   start: StartAttempt<Q, R>,
   timeouts?: TimeoutList<Call>,
 ): Promise<R> {
   // Cockatiel runs this again for a call that waited out a half-open probe; its caller may be gone.
-  if (call.aborted) throw call.reason;
+  if (call.aborted) return Promise.reject(call.reason!);
   call.attemptStarting();
   const timeout = timeouts?.start(call);
+  let attempt: AttemptHandle<R>;
   try {
-    const attempt = start(call);
-    call.inFlight = attempt;
-    return await attempt.answer;
+    attempt = start(call);
   } catch (error) {
-    // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
-    if (call.reason instanceof CallCancelledError) throw call.reason;
-    // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
-    if (call.attemptAborted) throw new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
-    throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
-  } finally {
     timeout?.clear();
-    call.inFlight = undefined;
+    return Promise.reject(attemptFailure(call, error));
   }
+  call.inFlight = attempt;
+  return attempt.answer.then(
+    (response) => {
+      timeout?.clear();
+      call.inFlight = undefined;
+      return response;
+    },
+    (error: unknown) => {
+      timeout?.clear();
+      call.inFlight = undefined;
+      throw attemptFailure(call, error);
+    },
+  );
+}
+
+function attemptFailure(call: Call, error: unknown): Error {
+  // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
+  if (call.reason instanceof CallCancelledError) return call.reason;
+  // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
+  if (call.attemptAborted) return new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
+  return new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
 }
 
 /** An upstream client's error for a message: its code, where it has one, and what it says. */
