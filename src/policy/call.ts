@@ -131,6 +131,12 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
   /** The attempt in flight ran out of time to its response headers. */
   timeOutAttempt(ms: number): void {
     if (this.inFlight === undefined || this.attemptAborted) return;
+    // The deadline has passed as well, its timer not run yet (each stage's timeouts have a timer of
+    // their own): the caller hears of the sooner limit, as when the deadline's timer comes first.
+    if (this.deadline?.due()) {
+      expireCall(this);
+      return;
+    }
     this.attemptAborted = new Error(`no response headers within ${ms}ms (timeouts.perAttempt)`);
     this.inFlight.abort(this.attemptAborted);
   }

@@ -24,6 +24,11 @@ export class ListedTimeout<T> {
     this.at = at;
   }
 
+  /** Its time has come, though its list's timer may not have run yet. */
+  due(): boolean {
+    return this.listed && this.at <= performance.now();
+  }
+
   /** Not needed any more (its call or attempt ended); once expired or cleared, does nothing. */
   clear(): void {
     this.list.remove(this);
