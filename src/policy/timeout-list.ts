@@ -3,8 +3,8 @@
 // order they started. Each takes a place at the end of a list, leaves it in O(1) when its call or
 // attempt ends first, and the one timer is armed for the list's head only. A setTimeout per call and
 // per attempt made 0.7 KB of garbage per call (a Timeout, its arguments, the timer list's entry);
-// undici keeps fast timers of its own for the same reason, whose 500 ms resolution would not do for
-// timeouts of milliseconds. The timer is unref'd: a pending timeout never keeps the process alive. The
+// undici keeps fast timers of its own for the same reason, which tick about every half second, too
+// coarse for timeouts of milliseconds (undici leaves those under a second to setTimeout). The timer is unref'd: a pending timeout never keeps the process alive. The
 // clock is performance.now, monotonic as Node's timers are, so a step of the wall clock moves no deadline.
 
 /** One timeout in a list, from `start` until it expires or is cleared. */
