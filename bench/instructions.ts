@@ -12,8 +12,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
 import { compiled } from './support/build.ts';
+import { callsAtOnce } from './support/calls.ts';
 import { firstLine, startChild, stopAll, stopAllOnExit } from './support/children.ts';
 import { HOST } from './support/net.ts';
 import { fmt, table } from './support/report.ts';
@@ -47,23 +47,6 @@ const CONCURRENCY = 8;
  */
 const SLOW_TIMEOUTS = '{ connect: 1m, perAttempt: 2m, total: 5m }';
 
-/** `count` GET calls to `url`, `CONCURRENCY` at a time; every one must answer 200. */
-async function load(url: string, count: number): Promise<void> {
-  const target = new URL(url);
-  const pool = new Pool(target.origin, { connections: CONCURRENCY });
-  let sent = 0;
-  const worker = async (): Promise<void> => {
-    while (sent < count) {
-      sent++;
-      const res = await pool.request({ path: target.pathname + target.search, method: 'GET' });
-      await res.body.dump();
-      if (res.statusCode !== 200) throw new Error(`${url}: answered ${res.statusCode}`);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  await pool.close();
-}
-
 function callgrindControl(pid: number, ...flags: string[]): void {
   execFileSync('callgrind_control', [...flags, String(pid)], { stdio: 'ignore' });
 }
@@ -71,12 +54,12 @@ function callgrindControl(pid: number, ...flags: string[]): void {
 /** Instructions per call of `target` in each counted window; its process writes its dumps as `<dir>/<prefix>.<pid>*`. */
 async function count(target: Target, dir: string, prefix: string): Promise<number[]> {
   const pid = target.child!.pid;
-  await load(target.url, warmup);
+  await callsAtOnce(target.url, warmup, CONCURRENCY);
   const perCall: number[] = [];
   const seen = new Set<string>();
   for (let w = 0; w < windows; w++) {
     callgrindControl(pid, '-i', 'on');
-    await load(target.url, calls);
+    await callsAtOnce(target.url, calls, CONCURRENCY);
     callgrindControl(pid, '-i', 'off');
     // Dumping zeroes the counters: each dump holds one window.
     callgrindControl(pid, '-d');

@@ -15,8 +15,8 @@ export type Locate = (sourceFile: string) => string;
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
-/** The benchmark's own programs that run as processes under measurement. */
-const NODE_PROCESSES = ['bench/support/origin.ts', 'bench/targets/http-proxy.ts', 'bench/targets/undici.ts'];
+/** The benchmark's own programs that run as processes under measurement, or inside them. */
+const NODE_PROCESSES = ['bench/support/origin.ts', 'bench/support/heap-probe.ts', 'bench/targets/http-proxy.ts', 'bench/targets/undici.ts'];
 
 /** Runs the sources as they are (Node strips the types): no build step, exact source lines in profiles. */
 export const fromSource: Locate = (sourceFile) => join(REPO, sourceFile);

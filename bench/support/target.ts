@@ -29,9 +29,19 @@ export function nodeCommand(args: readonly string[], launcher: readonly string[]
   return launcher.length === 0 ? [process.execPath, [...args]] : [launcher[0]!, [...launcher.slice(1), process.execPath, ...args]];
 }
 
-/** Starts a Node program that takes the origin URL and announces `{"port":N}` (bench/targets/*). */
-export async function startNodeProxy(name: string, program: string, originUrl: string, description: string, launcher: readonly string[] = []): Promise<Target> {
-  const child = startChild(name, ...nodeCommand([program, originUrl], launcher), { env: nodeRuntimeEnv() });
+/**
+ * Starts a Node program that takes the origin URL and announces `{"port":N}` (bench/targets/*), with
+ * `nodeFlags` (e.g. --import of a probe) before the program.
+ */
+export async function startNodeProxy(
+  name: string,
+  program: string,
+  originUrl: string,
+  description: string,
+  launcher: readonly string[] = [],
+  nodeFlags: readonly string[] = [],
+): Promise<Target> {
+  const child = startChild(name, ...nodeCommand([...nodeFlags, program, originUrl], launcher), { env: nodeRuntimeEnv() });
   // Under a launcher (valgrind), Node starts many times slower.
   const { port } = JSON.parse(await firstLine(child, launcher.length === 0 ? undefined : 120_000)) as { port: number };
   const url = `http://${HOST}:${port}${ORIGIN_PATH}`;

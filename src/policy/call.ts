@@ -6,6 +6,7 @@
 import type { SidecarErrorCode } from '../api/errors.ts';
 import type { AttemptReport, RetryStop } from './attempt-report.ts';
 import { CallCancelledError, DeadlineExceededError } from './errors.ts';
+import type { ListedTimeout, TimeoutList } from './timeout-list.ts';
 
 /** What an attempt answers with: a vendor response whose body has not been read yet. */
 export interface AttemptResult {
@@ -56,7 +57,7 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
   /** Observe mode: the error enforce mode would have answered instead of the vendor's outcome. */
   wouldFail: SidecarErrorCode | undefined = undefined;
   private controller: AbortController | undefined = undefined;
-  private timer: NodeJS.Timeout | undefined = undefined;
+  private deadline: ListedTimeout<Call> | undefined = undefined;
   /** The answer went out (or the call was aborted first): nothing more reaches the caller. */
   private settled = false;
   // Typed for any result, so a Call<Q, R> is a Call: each is only ever handed an R.
@@ -85,9 +86,9 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
     return this.controller.signal;
   }
 
-  /** The deadline stage, before the rest of the stack runs: `totalMs` from now the call is aborted. */
-  startDeadline(totalMs: number): void {
-    this.timer = setTimeout(expire, totalMs, this);
+  /** The deadline stage, before the rest of the stack runs: when `deadlines`' time is up, the call is aborted. */
+  startDeadline(deadlines: TimeoutList<Call>): void {
+    this.deadline = deadlines.start(this);
   }
 
   /**
@@ -109,7 +110,7 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
   abort(reason: Error): void {
     if (this.reason) return;
     this.reason = reason;
-    clearTimeout(this.timer);
+    this.deadline?.clear();
     this.controller?.abort(reason);
     if (this.inFlight) {
       this.attemptAborted = reason;
@@ -130,6 +131,12 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
   /** The attempt in flight ran out of time to its response headers. */
   timeOutAttempt(ms: number): void {
     if (this.inFlight === undefined || this.attemptAborted) return;
+    // The deadline has passed as well, its timer not run yet (each stage's timeouts have a timer of
+    // their own): the caller hears of the sooner limit, as when the deadline's timer comes first.
+    if (this.deadline?.due()) {
+      expireCall(this);
+      return;
+    }
     this.attemptAborted = new Error(`no response headers within ${ms}ms (timeouts.perAttempt)`);
     this.inFlight.abort(this.attemptAborted);
   }
@@ -141,18 +148,19 @@ export class Call<Q extends PolicyRequest = PolicyRequest, R extends AttemptResu
       return;
     }
     this.settled = true;
-    clearTimeout(this.timer);
+    this.deadline?.clear();
     this.resolveAnswer(response);
   };
 
   private readonly failed = (error: Error): void => {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.timer);
+    this.deadline?.clear();
     this.rejectAnswer(error);
   };
 }
 
-function expire(call: { abort(reason: Error): void }): void {
+/** For the deadline stage's TimeoutList. */
+export function expireCall(call: Call): void {
   call.abort(new DeadlineExceededError('timeouts.total passed before the vendor answered'));
 }

@@ -15,7 +15,7 @@ import { delay } from './delay.ts';
 import { DeadlineExceededError, UpstreamFailure } from './errors.ts';
 import { retryAfterVerdict } from './retry-after.ts';
 import type { RetryBudget } from './retry-budget.ts';
-import type { Stage } from './stages.ts';
+import type { Next, Stage } from './stages.ts';
 
 export interface RetryContext {
   readonly retry: ResolvedSpec['retry'];
@@ -31,59 +31,90 @@ export interface RetryContext {
 }
 
 export function retry<Q extends PolicyRequest, R extends AttemptResult>(context: RetryContext): Stage<Q, R> {
-  return async (call, next) => {
-    for (let sent = 1; ; sent++) {
-      let response: R | undefined;
-      let failure: UpstreamFailure | undefined;
+  // Most calls end with their first attempt. Its outcome is taken through `then`, and the loop, an async
+  // function and a layer of promises more, runs only for one worth retrying.
+  return (call, next) =>
+    next(call).then(
+      (response) => (context.retryOn.matchesStatus(response.statusCode) ? retrying(context, call, next, response, undefined) : answer(call, response)),
+      (error: unknown) => retrying(context, call, next, undefined, error),
+    );
+}
+
+/** A response not worth retrying: the call's answer. */
+function answer<R extends AttemptResult>(call: Call, response: R): R {
+  call.request.onAttempt?.(report(call, response, undefined, 'done'));
+  return response;
+}
+
+/**
+ * From the first attempt's outcome, a response worth retrying or an error, attempts until one is the
+ * answer or the next should not be sent.
+ */
+async function retrying<Q extends PolicyRequest, R extends AttemptResult>(
+  context: RetryContext,
+  call: Call<Q, R>,
+  next: Next<Q, R>,
+  response: R | undefined,
+  error: unknown,
+): Promise<R> {
+  for (let sent = 1; ; sent++) {
+    let failure: UpstreamFailure | undefined;
+    if (response === undefined) {
+      if (!(error instanceof UpstreamFailure)) throw error;
+      if (!worthRetrying(context.retryOn, error)) {
+        call.request.onAttempt?.(report(call, undefined, error, 'done'));
+        throw error;
+      }
+      failure = error;
+    }
+    const step = nextStep(context, call, sent, response);
+    call.request.onAttempt?.(report(call, response, failure, step));
+    if (typeof step === 'number') {
+      response?.discard();
+      context.onRetry();
+      if (step > 0) await delay(step, call.signal);
       try {
         response = await next(call);
-        if (!context.retryOn.matchesStatus(response.statusCode)) {
-          call.request.onAttempt?.(report(call, response, undefined, 'done'));
-          return response;
-        }
-      } catch (error) {
-        if (!(error instanceof UpstreamFailure)) throw error;
-        if (!worthRetrying(context.retryOn, error)) {
-          call.request.onAttempt?.(report(call, undefined, error, 'done'));
-          throw error;
-        }
-        failure = error;
+        if (!context.retryOn.matchesStatus(response.statusCode)) return answer(call, response);
+      } catch (thrown) {
+        response = undefined;
+        error = thrown;
       }
-      const step = nextStep(context, call, sent, response);
-      call.request.onAttempt?.(report(call, response, failure, step));
-      if (typeof step === 'number') {
-        response?.discard();
-        context.onRetry();
-        if (step > 0) await delay(step, call.signal);
-        continue;
-      }
-      call.retryStop = step;
-      if (step === 'budget') context.onBudgetRefused();
-      if (step === 'circuit-open') {
-        // docs/design.md: once the circuit opens, no further attempts; the caller gets circuit_open.
-        response?.discard();
-        throw new BrokenCircuitError();
-      }
-      if (response) return response;
-      throw failure!;
+      continue;
     }
-  };
+    call.retryStop = step;
+    if (step === 'budget') context.onBudgetRefused();
+    if (step === 'circuit-open') {
+      // docs/design.md: once the circuit opens, no further attempts; the caller gets circuit_open.
+      response?.discard();
+      throw new BrokenCircuitError();
+    }
+    if (response) return response;
+    throw failure!;
+  }
 }
 
 /** In the retry stage's place: one attempt, its outcome reported; `stop` says why it is not retried. */
 export function once<Q extends PolicyRequest, R extends AttemptResult>(retryOn: FailureMatcher, stop: RetryStop): Stage<Q, R> {
-  return async (call, next) => {
-    if (call.request.onAttempt === undefined) return next(call);
-    let response: R;
-    try {
-      response = await next(call);
-    } catch (error) {
-      if (error instanceof UpstreamFailure) call.request.onAttempt(report(call, undefined, error, worthRetrying(retryOn, error) ? stop : 'done'));
-      throw error;
-    }
-    call.request.onAttempt(report(call, response, undefined, retryOn.matchesStatus(response.statusCode) ? stop : 'done'));
-    return response;
-  };
+  return (call, next) => (call.request.onAttempt === undefined ? next(call) : onceReported(retryOn, stop, call, next, call.request.onAttempt));
+}
+
+async function onceReported<Q extends PolicyRequest, R extends AttemptResult>(
+  retryOn: FailureMatcher,
+  stop: RetryStop,
+  call: Call<Q, R>,
+  next: Next<Q, R>,
+  onAttempt: (report: AttemptReport) => void,
+): Promise<R> {
+  let response: R;
+  try {
+    response = await next(call);
+  } catch (error) {
+    if (error instanceof UpstreamFailure) onAttempt(report(call, undefined, error, worthRetrying(retryOn, error) ? stop : 'done'));
+    throw error;
+  }
+  onAttempt(report(call, response, undefined, retryOn.matchesStatus(response.statusCode) ? stop : 'done'));
+  return response;
 }
 
 export function worthRetrying(retryOn: FailureMatcher, failure: UpstreamFailure): boolean {

@@ -3,11 +3,12 @@
 // the request path runs a fixed chain of calls and decides nothing about its own shape. The retry
 // stage is in retry.ts.
 import type { BulkheadPolicy, CircuitBreakerPolicy } from 'cockatiel';
-import type { AttemptHandle, AttemptResult, Call, PolicyRequest } from './call.ts';
+import { expireCall, type AttemptHandle, type AttemptResult, type Call, type PolicyRequest } from './call.ts';
 import { classifyError, isCertificateError } from './classify.ts';
 import { CallCancelledError, UpstreamFailure } from './errors.ts';
 import type { GlobalLimiter } from './global-limiter.ts';
 import type { RateLimiter } from './rate-limiter.ts';
+import { TimeoutList } from './timeout-list.ts';
 
 export type Next<Q extends PolicyRequest, R extends AttemptResult> = (call: Call<Q, R>) => Promise<R>;
 export type Stage<Q extends PolicyRequest, R extends AttemptResult> = (call: Call<Q, R>, next: Next<Q, R>) => Promise<R>;
@@ -22,8 +23,9 @@ export function compose<Q extends PolicyRequest, R extends AttemptResult>(stages
 
 /** timeouts.total: the call's answer, or its abort when the deadline passes first. */
 export function deadline<Q extends PolicyRequest, R extends AttemptResult>(totalMs: number): Stage<Q, R> {
+  const deadlines = new TimeoutList<Call>(totalMs, expireCall);
   return (call, next) => {
-    call.startDeadline(totalMs);
+    call.startDeadline(deadlines);
     return call.settleWith(next(call));
   };
 }
@@ -86,46 +88,59 @@ export function markSlow<Q extends PolicyRequest, R extends AttemptResult>(durat
 }
 
 /**
- * timeouts.perAttempt, and the attempt itself: the time to the vendor's response headers. The timer
- * stops when they arrive, so a streaming body may take longer; the call can still abort it. One timer
- * and no AbortController: the call aborts the attempt in flight directly.
+ * timeouts.perAttempt, and the attempt itself: the time to the vendor's response headers. The timeout
+ * ends when they arrive, so a streaming body may take longer; the call can still abort it. No timer and
+ * no AbortController of its own: the attempt takes a place in the stage's TimeoutList, and the call
+ * aborts the attempt in flight directly.
  */
 export function attemptTimeout<Q extends PolicyRequest, R extends AttemptResult>(perAttemptMs: number, start: StartAttempt<Q, R>): Next<Q, R> {
-  return async (call) => {
-    const timer = setTimeout(timeOut, perAttemptMs, call, perAttemptMs);
-    try {
-      return await runAttempt(call, start);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const timeouts = new TimeoutList<Call>(perAttemptMs, (call) => call.timeOutAttempt(perAttemptMs));
+  return (call) => runAttempt(call, start, timeouts);
 }
 
 /**
  * The attempt itself, in enforce and observe mode alike: started, held as the call's attempt in
- * flight, and awaited; a failure becomes the caller's cancellation or an UpstreamFailure.
+ * flight (cut short when `timeouts` has one expire), and its answer passed on; a failure becomes the
+ * caller's cancellation or an UpstreamFailure. Not an async function: it would be a layer of promises
+ * more on every attempt, for no await of its own.
  */
-export async function runAttempt<Q extends PolicyRequest, R extends AttemptResult>(call: Parameters<Next<Q, R>>[0], start: StartAttempt<Q, R>): Promise<R> {
+export function runAttempt<Q extends PolicyRequest, R extends AttemptResult>(
+  call: Parameters<Next<Q, R>>[0],
+  start: StartAttempt<Q, R>,
+  timeouts?: TimeoutList<Call>,
+): Promise<R> {
   // Cockatiel runs this again for a call that waited out a half-open probe; its caller may be gone.
-  if (call.aborted) throw call.reason;
+  if (call.aborted) return Promise.reject(call.reason!);
   call.attemptStarting();
+  const timeout = timeouts?.start(call);
+  let attempt: AttemptHandle<R>;
   try {
-    const attempt = start(call);
-    call.inFlight = attempt;
-    return await attempt.answer;
+    attempt = start(call);
   } catch (error) {
-    // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
-    if (call.reason instanceof CallCancelledError) throw call.reason;
-    // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
-    if (call.attemptAborted) throw new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
-    throw new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
-  } finally {
-    call.inFlight = undefined;
+    timeout?.clear();
+    return Promise.reject(attemptFailure(call, error));
   }
+  call.inFlight = attempt;
+  return attempt.answer.then(
+    (response) => {
+      timeout?.clear();
+      call.inFlight = undefined;
+      return response;
+    },
+    (error: unknown) => {
+      timeout?.clear();
+      call.inFlight = undefined;
+      throw attemptFailure(call, error);
+    },
+  );
 }
 
-function timeOut(call: { timeOutAttempt(ms: number): void }, ms: number): void {
-  call.timeOutAttempt(ms);
+function attemptFailure(call: Call, error: unknown): Error {
+  // The caller left: not the vendor's fault, so neither retried nor counted by the breaker.
+  if (call.reason instanceof CallCancelledError) return call.reason;
+  // Its timeout, or the call's deadline, cut it short: the vendor was too slow either way.
+  if (call.attemptAborted) return new UpstreamFailure('timeout', call.attemptAborted.message, { cause: error });
+  return new UpstreamFailure(classifyError(error), describe(error), { cause: error, retryable: !isCertificateError(error) });
 }
 
 /** An upstream client's error for a message: its code, where it has one, and what it says. */

@@ -36,6 +36,20 @@ describe('BatchedOutput', () => {
     expect(readFileSync(file, 'utf8')).toBe([0, 1, 2, 3, 4].map(line).join(''));
   });
 
+  it('writes a line given in parts as the same line given whole, and a line longer than a batch whole, in order, at once', () => {
+    const file = join(dir, 'log');
+    const out = open({ fd: openSync(file, 'w'), batchChars: 100 });
+    out.write('{"n":0}\n');
+    out.writeParts(['{"n":', '1,"s":"', 'é\u2028', '"}\n']);
+    const long = `${JSON.stringify({ n: 2, pad: 'x'.repeat(20_000) })}\n`;
+    out.writeParts([long.slice(0, 10), long.slice(10)]);
+    expect(readFileSync(file, 'utf8')).toBe(`{"n":0}\n{"n":1,"s":"é\u2028"}\n${long}`);
+    out.write(long);
+    out.write('{"n":3}\n');
+    out.flush();
+    expect(readFileSync(file, 'utf8')).toBe(`{"n":0}\n{"n":1,"s":"é\u2028"}\n${long}${long}{"n":3}\n`);
+  });
+
   it('writes a lone line within its flush interval', async () => {
     const file = join(dir, 'log');
     const out = open({ fd: openSync(file, 'w'), flushEveryMs: 50 });

@@ -1,9 +1,9 @@
 // Header rules of both legs. Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and are never
 // forwarded; nothing that reveals the pod (X-Forwarded-*, Via) is added towards the vendor.
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HOP_BY_HOP_HEADERS } from '../api/hop-by-hop.ts';
 import { ATTEMPTS_HEADER } from '../api/names.ts';
+import { randomUUID } from '../runtime/random-uuid.ts';
 
 const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 /** Also dropped towards the vendor: undici writes Host from the upstream URL and answers Expect itself. */

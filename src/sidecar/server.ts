@@ -79,7 +79,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
       void deliveries.accept(req, res, integration, target.rest);
       return;
     }
-    void forward(req, res, integration, target, context);
+    forward(req, res, integration, target, context);
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     // A caller that hung up (reset, or closed its side mid-request, e.g. after reading an early 413)
