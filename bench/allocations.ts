@@ -18,6 +18,7 @@ import { firstLine, startChild, stopAll, stopAllOnExit } from './support/childre
 import type { WindowFigures } from './support/heap-probe.ts';
 import { HOST } from './support/net.ts';
 import { fmt, table } from './support/report.ts';
+import { median } from './support/stats.ts';
 import { startNodeProxy, type Target } from './support/target.ts';
 import { startBreakwater } from './targets/breakwater.ts';
 
@@ -116,7 +117,6 @@ async function measure(tmp: string): Promise<number> {
   const perCall = (w: WindowFigures) => w.allocatedBytes / calls;
   const scavenges = (w: WindowFigures) => ((w.collections.Scavenge ?? 0) * 10_000) / calls;
   const others = (w: WindowFigures) => Object.entries(w.collections).reduce((n, [type, count]) => (type === 'Scavenge' ? n : n + count), 0);
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const base = median(results.get('undici')!.map(perCall));
   console.log(`\n${windows} windows of ${calls} calls per target after ${warmup} to warm up, ${CONCURRENCY} at a time\n`);

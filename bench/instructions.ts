@@ -17,6 +17,7 @@ import { callsAtOnce } from './support/calls.ts';
 import { firstLine, startChild, stopAll, stopAllOnExit } from './support/children.ts';
 import { HOST } from './support/net.ts';
 import { fmt, table } from './support/report.ts';
+import { median } from './support/stats.ts';
 import { startNodeProxy, type Target } from './support/target.ts';
 import { startBreakwater } from './targets/breakwater.ts';
 
@@ -109,7 +110,6 @@ async function measure(tmp: string): Promise<number> {
     results.set(name, await count(target, tmp, name));
   }
 
-  const median = (perCall: readonly number[]) => perCall[Math.floor(perCall.length / 2)]!;
   const k = (n: number) => `${Math.round(n / 1000).toLocaleString('en-US')}k`;
   const base = median(results.get('undici')!);
   console.log(`\n${windows} windows of ${calls} calls per target after ${warmup} to warm up, ${CONCURRENCY} at a time\n`);

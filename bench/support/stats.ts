@@ -21,3 +21,9 @@ export function percentiles(samples: ArrayLike<number>): Percentiles {
   for (const value of sorted) sum += value;
   return { count, p50: rank(0.5), p90: rank(0.9), p99: rank(0.99), p999: rank(0.999), max: sorted[count - 1]!, mean: sum / count };
 }
+
+/** The middle value (of an even count, the upper of the two middle ones); NaN for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
