@@ -102,7 +102,7 @@ async function maxAcks(pool: Pool, seconds: number): Promise<number> {
 async function steadyAcks(pool: Pool, rate: number, seconds: number, path?: string): Promise<number[]> {
   const latencies: number[] = [];
   const pending: Promise<void>[] = [];
-  const total = rate * seconds;
+  const total = Math.round(rate * seconds);
   const start = performance.now();
   const dueAt = (i: number) => start + (i * 1000) / rate;
   let sent = 0;
@@ -158,7 +158,7 @@ async function durableFloor(dir: string, rate: number, seconds: number, bytes: n
   );
   const due = new Map<number, number>();
   const latencies: number[] = [];
-  const total = rate * seconds;
+  const total = Math.round(rate * seconds);
   let ready: () => void = () => {};
   let answered: () => void = () => {};
   const booted = new Promise<void>((resolve) => (ready = resolve));
