@@ -7,14 +7,13 @@
 // time, are measured, and the median window is the figure. The origin and the configurations are the
 // throughput scenario's. `--profile DIR` also writes each target's sampling heap profile of every window
 // (collected objects kept: it is garbage that is counted), for Chrome DevTools' Memory tab.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { compiled } from './support/build.ts';
 import { callsAtOnce } from './support/calls.ts';
-import { firstLine, startChild, stopAll, stopAllOnExit } from './support/children.ts';
+import { firstLine, inTempDir, startChild } from './support/children.ts';
 import type { WindowFigures } from './support/heap-probe.ts';
 import { HOST } from './support/net.ts';
 import { fmt, table } from './support/report.ts';
@@ -81,15 +80,7 @@ async function measureTarget(target: Target, dir: string): Promise<WindowFigures
 }
 
 async function main(): Promise<number> {
-  const tmp = mkdtempSync(join(tmpdir(), 'breakwater-allocations-'));
-  const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
-  stopAllOnExit(removeTmp);
-  try {
-    return await measure(tmp);
-  } finally {
-    await stopAll();
-    removeTmp();
-  }
+  return inTempDir('breakwater-allocations-', measure);
 }
 
 async function measure(tmp: string): Promise<number> {

@@ -8,13 +8,12 @@
 // window is the figure and the range is printed beside it. The origin and the configurations are the
 // throughput scenario's, but for timeouts a slowed-down sidecar cannot run into. Needs valgrind.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compiled } from './support/build.ts';
 import { callsAtOnce } from './support/calls.ts';
-import { firstLine, startChild, stopAll, stopAllOnExit } from './support/children.ts';
+import { firstLine, inTempDir, startChild } from './support/children.ts';
 import { HOST } from './support/net.ts';
 import { fmt, table } from './support/report.ts';
 import { median } from './support/stats.ts';
@@ -82,15 +81,7 @@ async function main(): Promise<number> {
     console.log('skipped: valgrind is not installed');
     return 0;
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'breakwater-instructions-'));
-  const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
-  stopAllOnExit(removeTmp);
-  try {
-    return await measure(tmp);
-  } finally {
-    await stopAll();
-    removeTmp();
-  }
+  return inTempDir('breakwater-instructions-', measure);
 }
 
 async function measure(tmp: string): Promise<number> {

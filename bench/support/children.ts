@@ -2,7 +2,9 @@
 // stop it: a left-over proxy would hold a port and skew the next run.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const running = new Set<ChildProcess>();
 /** Last lines of a child's stderr, kept so a crash can be explained without flooding the terminal. */
@@ -106,4 +108,17 @@ export function stopAllOnExit(cleanup: () => void): void {
     console.error(error);
     bail(1)();
   });
+}
+
+/** Runs `body` in a new temporary directory, then stops every child and removes the directory, on Ctrl-C too. */
+export async function inTempDir<T>(prefix: string, body: (tmp: string) => Promise<T>): Promise<T> {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
+  stopAllOnExit(removeTmp);
+  try {
+    return await body(tmp);
+  } finally {
+    await stopAll();
+    removeTmp();
+  }
 }
