@@ -18,6 +18,7 @@ import { startRedis, type RedisServer } from '../support/redis.ts';
 import { spawnSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 const RATE = 30;
 const BURST = 5;
 const OFFERED_PER_SIDECAR = 40;
@@ -222,12 +223,17 @@ describe('rateLimit.scope global on one Redis', () => {
       const shared = await phase(three, vendor.arrivals, runMs);
       // The answers: served, or refused because the wait for a token was longer than maxQueueWait.
       expect(new Set(shared.statuses)).toEqual(new Set([200, 429]));
-      // Every call admitted took a token of the one bucket between the phase's start and end: at most
-      // the burst and the quota of that time, from the three together.
-      expect(shared.arrived).toBeLessThanOrEqual(BURST + (RATE * shared.ms) / 1000);
+      // A call whose answer from Redis takes over 50 ms is decided by its sidecar's local bucket (as the
+      // next test shows), which a busy machine can make happen now and then: such a call took no token
+      // of the shared bucket and may have been admitted. They must be few, or the shared bucket was not
+      // what limited the calls.
+      const decidedLocally = sum(await Promise.all(three.map(fallbacks))) - sum(before);
+      expect(decidedLocally).toBeLessThanOrEqual(0.05 * shared.statuses.length);
+      // Every other call admitted took a token of the one bucket between the phase's start and end: at
+      // most the burst and the quota of that time, from the three together.
+      expect(shared.arrived).toBeLessThanOrEqual(BURST + (RATE * shared.ms) / 1000 + decidedLocally);
       // And the quota is used: at least 80% of it over the time calls were offered.
       expect(shared.arrived).toBeGreaterThanOrEqual(0.8 * RATE * (runMs / 1000));
-      expect(await Promise.all(three.map(fallbacks))).toEqual(before);
 
       // Redis away: each sidecar limits with its local bucket (the whole quota: no fleet share is known
       // without an operator), so calls are still served, more than the shared bucket would let through,
@@ -245,12 +251,15 @@ describe('rateLimit.scope global on one Redis', () => {
       await sleep(3000);
       const afterReconnect = await Promise.all(three.map(fallbacks));
       const back = await phase(three, vendor.arrivals, runMs);
-      expect(await Promise.all(three.map(fallbacks))).toEqual(afterReconnect);
-      expect(back.arrived).toBeLessThanOrEqual(BURST + (RATE * back.ms) / 1000);
+      const decidedLocallyBack = sum(await Promise.all(three.map(fallbacks))) - sum(afterReconnect);
+      expect(decidedLocallyBack).toBeLessThanOrEqual(0.05 * back.statuses.length);
+      expect(back.arrived).toBeLessThanOrEqual(BURST + (RATE * back.ms) / 1000 + decidedLocallyBack);
       expect(back.arrived).toBeGreaterThanOrEqual(0.8 * RATE * (runMs / 1000));
       expect(three[0]!.output()).toContain('the shared rate-limit bucket answers again');
       const figures = (p: Phase) => ({ offered: p.statuses.length, served: p.statuses.filter((s) => s === 200).length, arrived: p.arrived, phaseMs: Math.round(p.ms), busiestSecond: p.busiestSecond });
-      console.log(`global rate limit figures (quota ${RATE}/s, burst ${BURST}, 3 × ${OFFERED_PER_SIDECAR}/s offered): ${JSON.stringify({ shared: figures(shared), away: figures(away), back: figures(back), fallbacks: counted })}`);
+      console.log(
+        `global rate limit figures (quota ${RATE}/s, burst ${BURST}, 3 × ${OFFERED_PER_SIDECAR}/s offered): ${JSON.stringify({ shared: figures(shared), away: figures(away), back: figures(back), fallbacks: counted, decidedLocally: { shared: decidedLocally, back: decidedLocallyBack } })}`,
+      );
     } finally {
       await stopSidecars('SIGTERM');
       await vendor.close();
