@@ -46,10 +46,12 @@ describe('CallLog', () => {
         { method: 'M-SEARCH', path: '/a"b\\c\u0001/\u00e9\ud83d\ude00\ud800', status: 504, outcome: 'deadline_exceeded', attempts: 3, durationMs: 10_001, requestId: 'id\t"quoted"' },
       ];
       const log = new CallLog(logger);
+      const inParts = vi.spyOn(output, 'writeParts');
       for (const call of calls) {
         log.write(call);
         logger.info({ ...call }, 'call');
       }
+      expect(inParts).toHaveBeenCalledTimes(calls.length);
       output.close();
       const lines = readFileSync(join(dir, 'log'), 'utf8').split('\n');
       expect(lines).toHaveLength(5);

@@ -34,34 +34,35 @@ export interface CallLine {
 }
 
 export class CallLog {
-  private readonly logger: Logger;
-  /** `{"level":"info"`, as the logger's level formatter makes it. */
-  private readonly opening: string;
+  /** The logger's level leaves info in; a logger's level is set once, when it is made. */
+  private readonly enabled: boolean;
   private readonly time: () => string;
-  /** The logger's bindings: `,"pid":…,"name":…,"integration":…`. */
-  private readonly bindings: string;
-  private readonly stream: { write(line: string): unknown };
+  /** Writes the line's parts: into the process's batched output as they are, to any other stream joined. */
+  private readonly emit: (parts: readonly string[]) => void;
   /** The line's parts, filled anew for each line. */
   private readonly parts: string[];
 
   constructor(logger: Logger) {
-    this.logger = logger;
+    this.enabled = logger.isLevelEnabled('info');
     // pino.symbols are pino's handles on these for code that extends it; a child logger's never change.
     const internals = logger as unknown as Record<symbol, unknown>;
     const { lsCacheSym, timeSym, chindingsSym, streamSym } = pino.symbols;
-    this.opening = (internals[lsCacheSym] as Record<number, string>)[INFO]!;
+    /** `{"level":"info"`, as the logger's level formatter makes it. */
+    const opening = (internals[lsCacheSym] as Record<number, string>)[INFO]!;
+    /** The logger's bindings: `,"pid":…,"name":…,"integration":…`. */
+    const bindings = internals[chindingsSym] as string;
     this.time = internals[timeSym] as () => string;
-    this.bindings = internals[chindingsSym] as string;
-    this.stream = internals[streamSym] as { write(line: string): unknown };
+    const stream = internals[streamSym] as { write(line: string): unknown };
+    this.emit = stream instanceof BatchedOutput ? (parts) => stream.writeParts(parts) : (parts) => stream.write(parts.join(''));
     this.parts = [
-      this.opening, '', this.bindings,
+      opening, '', bindings,
       ',"method":"', '', '","path":"', '', '","status":', '', ',"outcome":"', '',
       '","attempts":', '', ',"durationMs":', '', ',"requestId":"', '', '","msg":"call"}\n',
     ];
   }
 
   write(line: CallLine): void {
-    if (!this.logger.isLevelEnabled('info')) return;
+    if (!this.enabled) return;
     const parts = this.parts;
     parts[1] = this.time();
     parts[4] = jsonInner(line.method);
@@ -71,7 +72,6 @@ export class CallLog {
     parts[12] = String(line.attempts);
     parts[14] = String(line.durationMs);
     parts[16] = jsonInner(line.requestId);
-    if (this.stream instanceof BatchedOutput) this.stream.writeParts(parts);
-    else this.stream.write(parts.join(''));
+    this.emit(parts);
   }
 }
