@@ -3,7 +3,7 @@
 // tests and by the benchmark, in-process.
 import { DATA_DIR } from '../api/names.ts';
 import { parseStoreUrl } from '../delivery/location.ts';
-import { startAdminServer, type AdminServer } from '../runtime/admin-server.ts';
+import { startAdminServer } from '../runtime/admin-server.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { IntegrationTable } from './config.ts';
 import { Deliveries } from './deliveries.ts';
@@ -13,7 +13,7 @@ import type { ForwardContext } from './forward.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { SIDECAR_DEFAULTS, type SidecarOptions } from './options.ts';
 import { ConfigReloader } from './reload.ts';
-import { startProxyServer, type ProxyServer } from './server.ts';
+import { startProxyServer } from './server.ts';
 
 export interface Sidecar {
   readonly port: number;
@@ -73,22 +73,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   deliveries.sync();
   started.push(() => deliveries.drain(0));
 
-  let server: ProxyServer;
-  let admin: AdminServer;
-  try {
-    server = await startProxyServer({ port: options.port, table, deliveries, context, metrics, logger });
-    started.push(() => server.drain(Date.now()));
-    admin = await startAdminServer({
-      host: options.adminHost ?? '0.0.0.0',
-      port: options.adminPort,
-      registry,
-      // An unreadable credential fails that integration's calls (credentials_unavailable), not the
-      // pod: a Secret added to the namespace later must not take every running pod out of its Service.
-      notReadyReason: () => (server.draining ? 'draining' : undefined),
-    });
-  } catch (error) {
-    return failed(error);
-  }
+  const server = await startProxyServer({ port: options.port, table, deliveries, context, metrics, logger }).catch(failed);
+  started.push(() => server.drain(Date.now()));
+  const admin = await startAdminServer({
+    host: options.adminHost ?? '0.0.0.0',
+    port: options.adminPort,
+    registry,
+    // An unreadable credential fails that integration's calls (credentials_unavailable), not the
+    // pod: a Secret added to the namespace later must not take every running pod out of its Service.
+    notReadyReason: () => (server.draining ? 'draining' : undefined),
+  }).catch(failed);
 
   const reporter =
     options.report &&
