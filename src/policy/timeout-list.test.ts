@@ -27,6 +27,20 @@ describe('TimeoutList', () => {
     expect(expired).toEqual(['a@100', 'b@130']);
   });
 
+  it('keeps the timer on the head when an expiry starts another timeout', async () => {
+    const expired: string[] = [];
+    const timeouts: TimeoutList<string> = new TimeoutList<string>(100, (owner) => {
+      expired.push(`${owner}@${performance.now()}`);
+      if (owner === 'a') timeouts.start('c');
+    });
+    timeouts.start('a');
+    await vi.advanceTimersByTimeAsync(20);
+    timeouts.start('b');
+    await vi.advanceTimersByTimeAsync(180);
+    expect(expired).toEqual(['a@100', 'b@120', 'c@200']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('never expires a cleared timeout, wherever it is in the list, and clearing twice or after expiry does nothing', async () => {
     const { timeouts, expired } = list(100);
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((owner) => timeouts.start(owner));

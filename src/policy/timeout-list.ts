@@ -36,7 +36,7 @@ export class ListedTimeout<T> {
 }
 
 export class TimeoutList<T> {
-  readonly ms: number;
+  private readonly ms: number;
   private readonly expire: (owner: T) => void;
   private head: ListedTimeout<T> | undefined = undefined;
   private tail: ListedTimeout<T> | undefined = undefined;
@@ -57,8 +57,9 @@ export class TimeoutList<T> {
       timeout.prev = this.tail;
     }
     this.tail = timeout;
-    // An armed timer fires no later than this one's time: every timeout before it expires sooner.
-    if (this.timer === undefined) this.arm(this.ms);
+    // An armed timer fires no later than this one's time: every timeout before it expires sooner. A
+    // timeout started by an `expire` while the timer runs is not the head: fire() arms for the head.
+    if (this.timer === undefined && this.head === timeout) this.arm(this.ms);
     return timeout;
   }
 
@@ -91,7 +92,7 @@ export class TimeoutList<T> {
       due = this.head;
     }
     // Node's millisecond timers may fire a fraction of a millisecond before this clock reads the time;
-    // an `expire` that started a timeout has armed the timer already.
+    // an `expire` that started a timeout in a list it had emptied has armed the timer for it already.
     if (due !== undefined && this.timer === undefined) this.arm(Math.max(1, Math.ceil(due.at - now)));
   }
 }
