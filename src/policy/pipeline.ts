@@ -167,36 +167,35 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
     };
     if (spec.mode === 'observe') {
       const observe = (decision: ObservedDecision) => this.observedEmitter.emit(decision);
-      const stack = (stages: Stage<Q, R>[]): Next<Q, R> =>
-        compose(
-          [
-            observeDeadline(spec.timeouts, this.now, observe),
-            ...this.rateLimitStage(() => observeGlobalRateLimit<Q, R>(this.globalLimiter!, observe), () => observeRateLimit<Q, R>(this.limiter!, observe)),
-            ...(spec.bulkhead ? [observeBulkhead<Q, R>(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued, observe)] : []),
-            ...stages,
-            // A person's forceOpen is obeyed in either mode: isolating a vendor is an order, not a policy to try out.
-            cb.forceOpen ? breaker<Q, R>(this.breaker) : observeBreaker<Q, R>(this.breaker, observe),
-            ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : []),
-          ],
-          observeAttempt(spec.timeouts.perAttemptMs, this.now, start, observe),
-        );
+      // Built once for both chains, as in enforce mode below: the observed bulkhead counts the calls of
+      // both in one count, as the real one holds them in one.
+      const before: Stage<Q, R>[] = [
+        observeDeadline(spec.timeouts, this.now, observe),
+        ...this.rateLimitStage(() => observeGlobalRateLimit<Q, R>(this.globalLimiter!, observe), () => observeRateLimit<Q, R>(this.limiter!, observe)),
+        ...(spec.bulkhead ? [observeBulkhead<Q, R>(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued, observe)] : []),
+      ];
+      const after: Stage<Q, R>[] = [
+        // A person's forceOpen is obeyed in either mode: isolating a vendor is an order, not a policy to try out.
+        cb.forceOpen ? breaker<Q, R>(this.breaker) : observeBreaker<Q, R>(this.breaker, observe),
+        ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : []),
+      ];
+      const attempt = observeAttempt(spec.timeouts.perAttemptMs, this.now, start, observe);
+      const stack = (stages: Stage<Q, R>[]): Next<Q, R> => compose([...before, ...stages, ...after], attempt);
       this.retrying = stack(retrySpec.maxAttempts > 1 ? [observeRetry(retryContext, observe)] : []);
       this.single = stack([]);
       return;
     }
     const retryStage: Stage<Q, R> = retrySpec.maxAttempts > 1 ? retry(retryContext) : once(retryOn, 'attempts');
-    const stack = (stage: Stage<Q, R>): Next<Q, R> =>
-      compose(
-        [
-          deadline(spec.timeouts.totalMs),
-          ...this.rateLimitStage(() => globalRateLimit<Q, R>(this.globalLimiter!), () => rateLimit<Q, R>(this.limiter!)),
-          ...(this.bulkhead ? [bulkhead<Q, R>(this.bulkhead)] : []),
-          stage,
-          breaker(this.breaker),
-          ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : []),
-        ],
-        attemptTimeout(spec.timeouts.perAttemptMs, start),
-      );
+    // The stages around the retry stage are built once and shared by both chains: one deadline list and
+    // one attempt-timeout list per integration, each with its one timer.
+    const before: Stage<Q, R>[] = [
+      deadline(spec.timeouts.totalMs),
+      ...this.rateLimitStage(() => globalRateLimit<Q, R>(this.globalLimiter!), () => rateLimit<Q, R>(this.limiter!)),
+      ...(this.bulkhead ? [bulkhead<Q, R>(this.bulkhead)] : []),
+    ];
+    const after: Stage<Q, R>[] = [breaker(this.breaker), ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : [])];
+    const attempt = attemptTimeout(spec.timeouts.perAttemptMs, start);
+    const stack = (stage: Stage<Q, R>): Next<Q, R> => compose([...before, stage, ...after], attempt);
     this.retrying = stack(retryStage);
     this.single = stack(once(retryOn, 'not-replayable'));
   }

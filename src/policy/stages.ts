@@ -105,7 +105,7 @@ export function attemptTimeout<Q extends PolicyRequest, R extends AttemptResult>
  * more on every attempt, for no await of its own.
  */
 export function runAttempt<Q extends PolicyRequest, R extends AttemptResult>(
-  call: Parameters<Next<Q, R>>[0],
+  call: Call<Q, R>,
   start: StartAttempt<Q, R>,
   timeouts?: TimeoutList<Call>,
 ): Promise<R> {

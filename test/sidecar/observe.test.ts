@@ -132,6 +132,17 @@ describe('observe mode', () => {
     expect(vendor.requests.length - before).toBe(1 + 3 + 3);
   });
 
+  it('counts a GET and a POST in flight together against the one bulkhead, as enforce mode holds them', async () => {
+    const rejected = () => metric(enforce, 'breakwater_bulkhead_rejected_total{integration="crowded"}');
+    const [enforcedBefore, observedBefore] = [await rejected(), await observed('crowded', 'bulkhead_full')];
+    // The GET may be retried and the POST (no idempotency key) may not: they take different chains.
+    const both = (h: Harness) => Promise.all([h.call('/crowded/hold/get'), h.call('/crowded/hold/post', { method: 'POST' })]);
+    expect((await both(enforce)).map((r) => r.status).sort()).toEqual([200, 503]);
+    expect((await both(observe)).map((r) => r.status)).toEqual([200, 200]);
+    expect(await rejected()).toBe(enforcedBefore + 1);
+    expect(await observed('crowded', 'bulkhead_full')).toBe(observedBefore + 1);
+  });
+
   it('lets a slow answer through and counts the timeout and the fallback enforce mode serves instead', async () => {
     const a = await each('slow', '/slow/1');
     expect(a.observe).toEqual(a.direct);
