@@ -20,6 +20,7 @@ import {
   type CallbackSettlement,
   type ClaimOptions,
   type Delivery,
+  type DeliveryStore,
   type HistoryEntry,
   type HistoryEvent,
   type ListFilter,
@@ -37,7 +38,7 @@ export interface SqliteStoreOptions {
 }
 
 /** The operations the thread runs, by name: those of DeliveryStore, synchronous. */
-export type SqliteOperation = Exclude<keyof SqliteDatabase, 'path' | 'close' | 'group' | 'autoCheckpoint' | 'checkpoint' | 'totalChanges'>;
+export type SqliteOperation = Exclude<keyof DeliveryStore, 'close'>;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -114,7 +115,6 @@ const SCHEMA_VERSION = 1;
 const FROM_0_BEFORE = `
 ALTER TABLE idempotency_keys RENAME TO idempotency_keys_0;
 ALTER TABLE history RENAME TO history_0;
-DROP INDEX IF EXISTS history_by_delivery;
 DROP INDEX IF EXISTS deliveries_by_callback;
 DROP INDEX IF EXISTS deliveries_by_created;
 `;
@@ -166,11 +166,16 @@ type Row = Record<string, unknown>;
  */
 export function probeDatabasePath(path: string): void {
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    new DatabaseSync(path).close();
+    openFile(path).close();
   } catch (error) {
     throw unavailable(`cannot open the delivery store ${path}`, error);
   }
+}
+
+/** The file at `path`, its folder made first when absent. */
+function openFile(path: string, busyTimeoutMs?: number): DatabaseSync {
+  mkdirSync(dirname(path), { recursive: true });
+  return new DatabaseSync(path, busyTimeoutMs === undefined ? {} : { timeout: busyTimeoutMs });
 }
 
 export class SqliteDatabase {
@@ -182,8 +187,7 @@ export class SqliteDatabase {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
     try {
-      mkdirSync(dirname(path), { recursive: true });
-      this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      this.db = openFile(path, options.busyTimeoutMs ?? 5000);
       this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;');
       this.transaction(() => {
         const version = (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
