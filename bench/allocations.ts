@@ -7,7 +7,7 @@
 // time, are measured, and the median window is the figure. The origin and the configurations are the
 // throughput scenario's. `--profile DIR` also writes each target's sampling heap profile of every window
 // (collected objects kept: it is garbage that is counted), for Chrome DevTools' Memory tab.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -103,7 +103,6 @@ async function measure(tmp: string): Promise<number> {
     const target = await startBreakwater({ profile, originUrl, tmp, cli: locate('cmd/breakwater.ts'), nodeFlags: probe });
     results.set(target.name, await measureTarget(target, probeDir));
   }
-  if (readdirSync(probeDir).length === 0) throw new Error('the probe wrote nothing');
 
   const perCall = (w: WindowFigures) => w.allocatedBytes / calls;
   const scavenges = (w: WindowFigures) => ((w.collections.Scavenge ?? 0) * 10_000) / calls;
