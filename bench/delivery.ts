@@ -7,7 +7,9 @@
 // Each store's row is printed beside the same row of the previous run (bench/results/delivery.json,
 // which this run then replaces), with the load average each was measured under, and beside the floor:
 // the same open loop against the same sidecar for a path it answers 404 at once, with no store in the
-// way, so a tail that the machine puts on every request is told apart from the store's. Two rows
+// way, so a tail that the machine puts on every request is told apart from the store's; and beside the
+// store alone: the same open loop calling a second store of the same kind (its own file, or its own
+// integration in the same Redis) in this process, with no HTTP in the way. Two rows
 // first: the WAL bytes one submission writes to a `sqlite:` store (a count, which the machine's load does
 // not move), and the disk's own floor: as many bytes written and fsynced per batch, in the same open loop
 // at the same rate, the least a durable ack can wait on this disk with one sync at a time. The
@@ -64,6 +66,8 @@ interface StoreRun {
   readonly ackAtSteadyRateMs: Percentiles;
   /** The open loop against a path the sidecar answers 404 without its store (absent in older results). */
   readonly floorAtSteadyRateMs?: Percentiles;
+  /** The open loop calling a store of the same kind directly, without the sidecar (absent in older results). */
+  readonly storeAtSteadyRateMs?: Percentiles;
   readonly drainPerSecond: number;
   readonly drained: number;
   /** Redis only: AOF rewrites that ran during the 500/s phase (the throughput phase can start one). */
@@ -72,6 +76,9 @@ interface StoreRun {
 
 /** What the sidecar keeps of the benchmark's calls (it drops Prefer, Host and the framing headers). */
 const SUBMITTED_HEADERS: [string, string][] = [['content-type', 'application/json']];
+
+/** The direct store rows' integration: apart from the sidecar's, whose backlog the drain counts. */
+const DIRECT_INTEGRATION = 'direct';
 
 /** Answered 404 by the sidecar itself: no integration of that name, so no store and no vendor. */
 const FLOOR_PATH = '/no-such-integration/v1/orders';
@@ -119,6 +126,28 @@ async function steadyAcks(pool: Pool, rate: number, seconds: number, path?: stri
         await res.body.dump();
         latencies.push(performance.now() - due);
       }),
+    );
+  });
+  await Promise.all(pending);
+  return latencies;
+}
+
+/** Each submission's latency in an open loop at `rate` against `store` itself: its share of an ack. */
+async function steadySubmits(store: DeliveryStore, rate: number, seconds: number): Promise<number[]> {
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  await paced(rate, seconds, (i, due) => {
+    const id = randomUUID();
+    const now = Date.now();
+    pending.push(
+      store
+        .submit(
+          { id, integration: DIRECT_INTEGRATION, idempotencyKey: id, request: { method: 'POST', path: '/v1/orders', headers: SUBMITTED_HEADERS, body: Buffer.from(`{"order":${i}}`) }, expiresAt: now + 86_400_000 },
+          { now, maxBacklog: 1_000_000, sidecar: 'bench' },
+        )
+        .then(() => {
+          latencies.push(performance.now() - due);
+        }),
     );
   });
   await Promise.all(pending);
@@ -215,6 +244,8 @@ interface StoreUnderTest {
   readonly name: string;
   readonly storeUrl: string;
   readonly open: () => DeliveryStore;
+  /** A second store of the same kind, not the sidecar's, for the row of the store alone. */
+  readonly direct: DeliveryStore;
   readonly config: string;
   readonly sidecar: SidecarProcess;
   readonly pool: Pool;
@@ -227,7 +258,7 @@ const sidecarArgs = (config: string, storeUrl: string, dir: string) => [
 ];
 
 /** A sidecar on the store with the vendor down, warmed up. */
-async function startStore(name: string, storeUrl: string, open: () => DeliveryStore, vendor: KeyedVendor, dir: string, redis?: true): Promise<StoreUnderTest> {
+async function startStore(name: string, storeUrl: string, open: () => DeliveryStore, direct: DeliveryStore, vendor: KeyedVendor, dir: string, redis?: true): Promise<StoreUnderTest> {
   const config = join(dir, `${name}.yaml`);
   // The breaker opens on the vendor's first failures, so while acks are measured the sidecar spends
   // nothing on deliveries: the figure is the acknowledgement path alone.
@@ -244,7 +275,8 @@ async function startStore(name: string, storeUrl: string, open: () => DeliverySt
   const sidecar = await spawnSidecar(sidecarArgs(config, storeUrl, dir));
   const pool = new Pool(`http://127.0.0.1:${sidecar.port}`, { connections: CONCURRENCY });
   await maxAcks(pool, 1);
-  return { name, storeUrl, open, config, sidecar, pool, ...(redis && { redis }) };
+  await steadySubmits(direct, STEADY_RATE, 1);
+  return { name, storeUrl, open, direct, config, sidecar, pool, ...(redis && { redis }) };
 }
 
 /**
@@ -301,8 +333,8 @@ try {
   const sqlitePath = join(dir, 'deliveries.sqlite');
   const walBytes = walBytesPerSubmission(dir);
   stores.push(
-    await startStore('sqlite', `sqlite:${sqlitePath}`, () => new SqliteStore(sqlitePath), vendor, dir),
-    await startStore('redis', redis.url, () => new RedisStore(redis.url), vendor, dir, true),
+    await startStore('sqlite', `sqlite:${sqlitePath}`, () => new SqliteStore(sqlitePath), new SqliteStore(join(dir, 'direct.sqlite')), vendor, dir),
+    await startStore('redis', redis.url, () => new RedisStore(redis.url), new RedisStore(redis.url), vendor, dir, true),
   );
   // The open loops at 500/s in interleaved rounds, the order rotated each round, so a stretch of
   // slow disk or a busy neighbour falls on every row alike rather than on whichever ran then: the disk
@@ -313,6 +345,7 @@ try {
     ...stores.flatMap((s) => [
       { key: `${s.name}:acks`, run: (seconds: number) => steadyAcks(s.pool, STEADY_RATE, seconds) },
       { key: `${s.name}:floor`, run: (seconds: number) => steadyAcks(s.pool, STEADY_RATE, seconds, FLOOR_PATH) },
+      { key: `${s.name}:store`, run: (seconds: number) => steadySubmits(s.direct, STEADY_RATE, seconds) },
     ]),
   ];
   const samples = new Map(phases.map((phase) => [phase.key, [] as number[]]));
@@ -332,6 +365,7 @@ try {
       ...(await maxAcksAndDrain(s, vendor, dir)),
       ackAtSteadyRateMs: percentiles(samples.get(`${s.name}:acks`)!),
       floorAtSteadyRateMs: percentiles(samples.get(`${s.name}:floor`)!),
+      storeAtSteadyRateMs: percentiles(samples.get(`${s.name}:store`)!),
       // Those that ended during the rounds (one running as they began included), and one still running at their end.
       ...(s.redis && { aofRewritesAtSteadyRate: rewritesAfter.done - rewritesBefore.done + Number(rewritesAfter.running) }),
     });
@@ -340,8 +374,8 @@ try {
   const f = (n: number) => n.toFixed(2).padStart(8);
   const row = (label: string, r: StoreRun, load: number, aims: string) => {
     const a = r.ackAtSteadyRateMs;
-    const floor = r.floorAtSteadyRateMs ? `${f(r.floorAtSteadyRateMs.p50)} ${f(r.floorAtSteadyRateMs.p99)}` : `${'-'.padStart(8)} ${'-'.padStart(8)}`;
-    return `${label.padEnd(16)} ${load.toFixed(1).padStart(4)} ${String(r.acksPerSecond).padStart(7)}   ${f(a.p50)} ${f(a.p99)} ${f(a.max)} ms ${floor} ms ${String(r.drainPerSecond).padStart(7)} (${r.drained})${aims}`;
+    const pair = (p: Percentiles | undefined) => (p ? `${f(p.p50)} ${f(p.p99)}` : `${'-'.padStart(8)} ${'-'.padStart(8)}`);
+    return `${label.padEnd(16)} ${load.toFixed(1).padStart(4)} ${String(r.acksPerSecond).padStart(7)}   ${f(a.p50)} ${f(a.p99)} ${f(a.max)} ms ${pair(r.floorAtSteadyRateMs)} ms ${pair(r.storeAtSteadyRateMs)} ms ${String(r.drainPerSecond).padStart(7)} (${r.drained})${aims}`;
   };
   console.log(`\ndurable delivery, ${SECONDS}s per measurement (the ${STEADY_RATE}/s ones in ${ROUNDS} interleaved rounds); aims: ≥ ${AIM_ACKS_PER_SECOND} acks/s, p99 ≤ ${AIM_P99_MS} ms at ${STEADY_RATE}/s\n`);
   const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
@@ -352,21 +386,25 @@ try {
     `${label.padEnd(16)} ${load.toFixed(1).padStart(4)}   ${kib(bytes)} written and fsynced per batch at ${STEADY_RATE}/s ${f(d.p50)} ${f(d.p99)} ${f(d.max)} ms`;
   if (baseline?.diskFloorMs && baseline.walBytesPerSubmission) console.log(diskRow('disk, previous', baseline.diskFloorMs, baseline.loadAverage, baseline.walBytesPerSubmission));
   console.log(diskRow('disk, this run', disk, results.loadAverage, walBytes));
-  console.log('store            load  acks/s   ack@500/s p50      p99      max   floor p50    p99    drain/s (backlog)');
+  console.log('store            load  acks/s   ack@500/s p50      p99      max   floor p50    p99    store p50    p99    drain/s (backlog)');
   for (const r of runs) {
     const before = baseline?.runs.find((b) => b.store === r.store);
     if (before) console.log(row(`${r.store}, previous`, before, baseline!.loadAverage, ''));
     const met = (ok: boolean) => (ok ? 'met' : 'missed');
     const floorMissed = r.floorAtSteadyRateMs !== undefined && r.floorAtSteadyRateMs.p99 > AIM_P99_MS;
     const p99Met = r.ackAtSteadyRateMs.p99 <= AIM_P99_MS;
-    const why = p99Met ? '' : floorMissed ? ' (so is the floor: the machine, not the store)' : disk.p99 > AIM_P99_MS ? ' (so is the disk alone)' : '';
+    const storeMissed = r.storeAtSteadyRateMs !== undefined && r.storeAtSteadyRateMs.p99 > AIM_P99_MS;
+    const why = p99Met ? '' : floorMissed ? ' (so is the floor: the machine, not the store)' : disk.p99 > AIM_P99_MS ? ' (so is the disk alone)' : storeMissed ? ' (so is the store alone)' : '';
     const p99 = `p99 ${met(p99Met)}${why}`;
     const aof = r.aofRewritesAtSteadyRate ? `; an AOF rewrite ran during the ${STEADY_RATE}/s phase` : '';
     console.log(row(`${r.store}, this run`, r, results.loadAverage, `   acks ${met(r.acksPerSecond >= AIM_ACKS_PER_SECOND)}, ${p99}${aof}`));
   }
   await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
 } finally {
-  for (const s of stores) s.sidecar.child.kill('SIGKILL');
+  for (const s of stores) {
+    s.sidecar.child.kill('SIGKILL');
+    await s.direct.close();
+  }
   await vendor.close();
   await redis.destroy();
   await rm(dir, { recursive: true, force: true });
