@@ -60,6 +60,8 @@ export class DeliveryWorker {
   readonly name: string;
   private readonly context: WorkerContext;
   private readonly turns = new Map<string, Turn>();
+  /** Callback POSTs in flight: they run beside the deliveries, so a slow app endpoint holds up none. */
+  private readonly callbacks = new Set<Promise<void>>();
   private readonly schedules = new WeakMap<Integration, DeliverySchedule>();
   private stopped = false;
   private wakeUp: (() => void) | undefined;
@@ -90,13 +92,15 @@ export class DeliveryWorker {
     this.stopped = true;
     this.wake();
     await this.loop;
-    if (this.turns.size === 0) return;
+    if (this.turns.size === 0 && this.callbacks.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    const all = Promise.all([...this.turns.values()].map((t) => t.done));
-    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    const turns = Promise.all([...this.turns.values()].map((t) => t.done));
+    // A callback still in flight at the end is not waited for: it keeps its lease, and whoever comes
+    // next POSTs it again.
+    await Promise.race([Promise.all([turns, ...this.callbacks]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
     for (const turn of this.turns.values()) turn.call?.abort(new CallCancelledError('the sidecar is shutting down'));
-    await all;
+    await turns;
   }
 
   private async run(): Promise<void> {
@@ -156,13 +160,16 @@ export class DeliveryWorker {
       limit = Math.min(limit, Math.floor(tokens));
     }
     if (limit <= 0) return POLL_MS;
+    // The lease counts from now, not from before the housekeeping.
     const claimed = await store.claim(this.name, {
       owner: this.context.owner,
       limit,
       leaseMs: integration.spec.timeouts.totalMs + LEASE_MARGIN_MS,
-      now,
+      now: Date.now(),
     });
-    for (const delivery of claimed) this.start(store, integration, delivery);
+    // A lease of ours that passed while its turn still runs is ours again: that turn goes on and
+    // settles it. A second turn would send the request twice.
+    for (const delivery of claimed) if (!this.turns.has(delivery.id)) this.start(store, integration, delivery);
     if (claimed.length === limit) return 0;
     const next = await store.nextDueAt(this.name, Date.now());
     return next === undefined ? POLL_MS : Math.min(POLL_MS, Math.max(0, next - Date.now()));
@@ -209,8 +216,16 @@ export class DeliveryWorker {
       turn.call = call;
       try {
         const answer = await call.answer;
-        const { body, truncated } = await answer.collect(RESPONSE_BODY_LIMIT);
-        response = { status: answer.statusCode, headers: flatHeaders(answer.headers), body, truncated };
+        // The call's deadline bounds the wait for the answer, not the body after it. Read past it, the
+        // body could outlast the lease (the deadline and a margin), and another holder send the
+        // request again: what came by then is kept, marked truncated.
+        const cutBody = setTimeout(() => answer.cancel(), Math.max(0, started + integration.spec.timeouts.totalMs - performance.now()));
+        try {
+          const { body, truncated } = await answer.collect(RESPONSE_BODY_LIMIT);
+          response = { status: answer.statusCode, headers: flatHeaders(answer.headers), body, truncated };
+        } finally {
+          clearTimeout(cutBody);
+        }
         report = { kind: 'response', status: answer.statusCode, retryAfter: answer.retryAfter };
       } catch (error) {
         report = this.failureReport(error, call);
@@ -277,9 +292,15 @@ export class DeliveryWorker {
       this.compactedAt = now;
       await store.compact(this.name, now - spec.retainMs);
     }
-    if (spec.callbackUrl === undefined) return;
-    const due = await store.claimCallbacks(this.name, { owner: this.context.owner, limit: CALLBACK_BATCH, leaseMs: CALLBACK_TIMEOUT_MS + LEASE_MARGIN_MS, now });
-    await Promise.all(due.map((delivery) => this.callBack(store, integration, delivery)));
+    const limit = CALLBACK_BATCH - this.callbacks.size;
+    if (spec.callbackUrl === undefined || limit <= 0) return;
+    const due = await store.claimCallbacks(this.name, { owner: this.context.owner, limit, leaseMs: CALLBACK_TIMEOUT_MS + LEASE_MARGIN_MS, now: Date.now() });
+    for (const delivery of due) {
+      const callback: Promise<void> = this.callBack(store, integration, delivery)
+        .catch((error: unknown) => this.context.logger.error({ integration: this.name, delivery: delivery.id, err: error }, 'delivery callback could not be recorded; it is POSTed again after its lease'))
+        .finally(() => this.callbacks.delete(callback));
+      this.callbacks.add(callback);
+    }
   }
 
   /** POSTs the outcome to the app; retried with the integration's backoff until 2xx or maxAge after the end. */

@@ -252,6 +252,41 @@ describe('durable delivery', () => {
     }
   });
 
+  it("delivers while the app's callback endpoint hangs: callbacks run beside the deliveries", async () => {
+    let callbacks = 0;
+    // Takes the POST and never answers, for as long as the sidecar waits (10 s).
+    const app: Server = createServer((req: IncomingMessage) => {
+      callbacks++;
+      req.resume();
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      vendor.otherwise({ status: 200, body: 'ok' });
+      await start({ delivery: { callback: { url: `http://127.0.0.1:${(app.address() as AddressInfo).port}/deliveries` } } });
+      const submit = async () => ((await h!.call('/invoicing/v1/x', { method: 'POST', headers: ASYNC, body: '{}' })).json() as { delivery: string }).delivery;
+      expect(await ended(await submit())).toMatchObject({ state: 'delivered' });
+      await eventually(() => expect(callbacks).toBe(1));
+      expect(await ended(await submit(), 3000)).toMatchObject({ state: 'delivered' });
+    } finally {
+      app.closeAllConnections();
+      await new Promise((resolve) => app.close(resolve));
+    }
+  });
+
+  it("cuts a vendor's body that outlasts the call's deadline, keeps what came, and sends the delivery once", async () => {
+    // The answer comes at once; its body never ends. Read on, it would outlast the lease (the
+    // deadline and 5 s) and the delivery would be claimed and sent again.
+    vendor.otherwise((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+    });
+    await start({ timeouts: { perAttempt: '200ms', total: '400ms' } });
+    const id = ((await h!.call('/invoicing/v1/x', { method: 'POST', headers: ASYNC, body: '{}' })).json() as { delivery: string }).delivery;
+    expect(await ended(id, 3000)).toMatchObject({ state: 'delivered', attempts: 1, response: { status: 200, body: 'partial', truncated: true } });
+    expect(vendor.requests).toHaveLength(1);
+  });
+
   it('keeps the backlog across a reload and delivers it with the new policy', async () => {
     vendor.otherwise({ status: 503 });
     // The breaker opens for longer than the test: the reload's fresh policy is what lets the backlog go.
