@@ -295,7 +295,8 @@ export class SqliteDatabase {
       params.push(filter.since);
     }
     params.push(filter.limit ?? -1);
-    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+    // In creation order: a replay moves a delivery's seq to the back of the queue, not its creation.
+    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, seq LIMIT ?`;
     return this.guard(() => (this.db.prepare(sql).all(...params) as Row[]).map(toDelivery));
   }
 
@@ -378,10 +379,14 @@ export class SqliteDatabase {
         }
         // It gets as long again as it had the first time.
         const expiresAt = o.now + (current.expiresAt - current.createdAt);
+        // At the back of the queue, as a new submission would be: deliveries that share its ordering
+        // key and are not ended go first (the order is seq's), not beside it.
+        const { seq } = this.stmt("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'deliveries' RETURNING seq").get() as { seq: number };
         const replayed = this.update(
-          `UPDATE deliveries SET state = 'queued', updated_at = ?, next_attempt_at = ?, expires_at = ?, ended_at = NULL, dead_reason = NULL,
+          `UPDATE deliveries SET seq = ?, state = 'queued', updated_at = ?, next_attempt_at = ?, expires_at = ?, ended_at = NULL, dead_reason = NULL,
              callback_state = NULL, callback_attempts = 0, callback_next_at = NULL, callback_owner = NULL, callback_lease_until = NULL
            WHERE id = ?`,
+          seq,
           o.now,
           o.now,
           expiresAt,

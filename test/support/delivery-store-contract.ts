@@ -311,6 +311,21 @@ export function describeStoreContract(name: string, makeBackend: () => Promise<S
         await expect(store.replay('nope', { now: T0, sidecar: 'cli' })).rejects.toBeInstanceOf(DeliveryNotFoundError);
       });
 
+      it('puts a replayed delivery behind those of its ordering key that are not ended', async () => {
+        const a = newDelivery({ orderingKey: 'K' });
+        const b = newDelivery({ orderingKey: 'K' });
+        await store.submit(a, submitAt(T0));
+        await store.claim('invoicing', claimAs('s1', T0 + 1));
+        await store.settle(a.id, 's1', { at: T0 + 2, attempt: { outcome: '422', durationMs: 1 }, next: { state: 'dead', reason: 'refused' } });
+        await store.submit(b, submitAt(T0 + 3));
+        expect((await store.claim('invoicing', claimAs('s1', T0 + 4))).map((d) => d.id)).toEqual([b.id]);
+        // b is in flight: the replayed a waits for it, as a new submission with the key would.
+        await store.replay(a.id, { now: T0 + 5, sidecar: 'cli' });
+        expect(await store.claim('invoicing', claimAs('s1', T0 + 6))).toEqual([]);
+        await store.settle(b.id, 's1', { at: T0 + 7, attempt: { outcome: '201', durationMs: 1 }, next: { state: 'delivered' } });
+        expect((await store.claim('invoicing', claimAs('s1', T0 + 8))).map((d) => d.id)).toEqual([a.id]);
+      });
+
       it('lists by integration, state and creation time, oldest first', async () => {
         const a = newDelivery();
         const b = newDelivery({ integration: 'courier' });
