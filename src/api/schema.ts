@@ -24,6 +24,8 @@ const list = (values: readonly (string | number)[]) => values.join(', ');
 
 // HTTP header field-name token (RFC 9110 §5.1).
 const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+// What Node writes as a header value: tab, printable ASCII and Latin-1 (RFC 9110 §5.5 field-value).
+const HEADER_VALUE_PATTERN = '^[\\t\\x20-\\x7e\\x80-\\xff]*$';
 const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
 const RETRY_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|4[0-9]{2}|5[0-9]{2})$';
@@ -462,10 +464,32 @@ const Fallback = Type.Object(
       Type.Integer({ minimum: 200, maximum: 599, description: `Status of the fallback response. Defaults to ${d.fallback.status}.` }),
     ),
     headers: Type.Optional(
-      Type.Record(Type.String(), Type.String({ maxLength: 4096 }), {
-        description: 'Headers of the fallback response.',
-        maxProperties: 32,
-      }),
+      Type.Record(
+        Type.String(),
+        Type.String({
+          maxLength: 4096,
+          pattern: HEADER_VALUE_PATTERN,
+          [MESSAGE_KEY]: 'must be text without line breaks or other control characters',
+        }),
+        {
+          description: 'Headers of the fallback response. Content-Length is the sidecar\'s: it is written from the body.',
+          maxProperties: 32,
+          // Node refuses to write a header it cannot send: with a bad one the fallback, served while
+          // the vendor is down, would reset the caller's connection instead.
+          ...withRules([
+            {
+              cel: `self.all(name, name.matches(r"${HEADER_NAME_PATTERN}"))`,
+              message: 'must be HTTP header names',
+              holds: (self: Record<string, string>) => Object.keys(self).every((name) => new RegExp(HEADER_NAME_PATTERN).test(name)),
+            },
+            {
+              cel: `self.all(name, !(name.lowerAscii() in [${RESERVED_HEADERS.map((h) => `'${h}'`).join(', ')}]))`,
+              message: 'must not name Host, Content-Length or a hop-by-hop header',
+              holds: (self: Record<string, string>) => Object.keys(self).every((name) => !RESERVED_HEADERS.includes(name.toLowerCase())),
+            },
+          ]),
+        },
+      ),
     ),
     body: Type.Optional(Type.String({ maxLength: 65536, description: 'Body of the fallback response. Defaults to empty.' })),
   },
