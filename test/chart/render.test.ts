@@ -22,6 +22,7 @@ import {
   WEBHOOK_PORT,
   WEBHOOK_SERVICE_NAME,
 } from '../../src/api/names.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES } from '../../src/kube/webhook-configuration.ts';
 import { inject as injectPod, SIDECAR_MODES, SIDECAR_RESOURCES } from '../../src/operator/inject.ts';
 import { LOG_LEVELS } from '../../src/runtime/logger.ts';
 import { CHART_DIR, helmFor, only, parseManifests, VALUE_COMBINATIONS, type K8sObject } from '../support/helm.ts';
@@ -122,6 +123,12 @@ describe('default values', () => {
     const pdb = only<{ spec: { minAvailable: number; selector: unknown } }>(objects, 'PodDisruptionBudget');
     expect(pdb.spec.minAvailable).toBe(1);
     expect(pdb.spec.selector).toEqual(only<V1Deployment>(objects, 'Deployment').spec?.selector);
+  });
+
+  it('keeps kube-system out of the webhook whatever webhook.excludeNamespaces lists, as the operator does', async () => {
+    const objects = await template('--set', 'webhook.excludeNamespaces={team-a}');
+    const hook = only<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration').webhooks?.[0];
+    expect(hook?.namespaceSelector?.matchExpressions?.[0]?.values).toEqual([...ALWAYS_EXCLUDED_NAMESPACES, 'team-a', NS]);
   });
 
   it('registers the webhook under the names the operator uses, failing open, quickly, for pods outside kube-system and its own namespace', () => {

@@ -74,9 +74,12 @@ app.kubernetes.io/component: operator
 {{- include "breakwater.imageRef" (list $img .Chart.AppVersion) }}
 {{- end }}
 
-{{/* The namespaces whose pods never reach the webhook: the configured ones and our own. */}}
+{{/*
+The namespaces whose pods never reach the webhook: kube-system, whatever is configured (a webhook
+that is down must not be able to stop the control plane's pods), the configured ones and our own.
+*/}}
 {{- define "breakwater.excludedNamespaces" -}}
-{{- $ns := concat .Values.webhook.excludeNamespaces (list .Release.Namespace) | uniq }}
+{{- $ns := concat (list "kube-system") .Values.webhook.excludeNamespaces (list .Release.Namespace) | uniq }}
 {{- toJson $ns }}
 {{- end }}
 
