@@ -158,6 +158,8 @@ const HEAD = `(d.ordering_key IS NULL OR NOT EXISTS (
   WHERE e.integration = d.integration AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.${LIVE}))`;
 
 type Row = Record<string, unknown>;
+/** A delivery claim() may take; `owner` is the holder of a lease that passed (undefined for a queued one). */
+type Claimable = { seq: number; id: string; owner?: string };
 
 /**
  * Fails now, with StoreUnavailableError, where no database can be opened at `path` (a folder that cannot
@@ -306,21 +308,22 @@ export class SqliteDatabase {
         // Leases that passed, and due deliveries read in submission order off their own index (one
         // query for both would sort the whole backlog), oldest first.
         const rows = [
-          ...(this.stmt(`SELECT seq, id FROM deliveries d WHERE integration = ? AND state = 'delivering' AND lease_until <= ? AND ${HEAD} ORDER BY seq LIMIT ?`).all(
+          ...(this.stmt(`SELECT seq, id, owner FROM deliveries d WHERE integration = ? AND state = 'delivering' AND lease_until <= ? AND ${HEAD} ORDER BY seq LIMIT ?`).all(
             integration,
             o.now,
             o.limit,
-          ) as { seq: number; id: string }[]),
+          ) as Claimable[]),
           ...(this.stmt(
             `SELECT seq, id FROM deliveries d INDEXED BY deliveries_queued_by_seq
              WHERE integration = ? AND state = 'queued' AND next_attempt_at <= ? AND ${HEAD} ORDER BY seq LIMIT ?`,
-          ).all(integration, o.now, o.limit) as { seq: number; id: string }[]),
+          ).all(integration, o.now, o.limit) as Claimable[]),
         ]
           .sort((a, b) => a.seq - b.seq)
           .slice(0, o.limit);
-        return rows.map(({ id }) =>
-          this.update("UPDATE deliveries SET state = 'delivering', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?", o.owner, o.now + o.leaseMs, o.now, id),
-        );
+        return rows.map(({ id, owner }) => {
+          if (owner !== undefined) this.log(id, { at: o.now, event: 'taken-over', sidecar: o.owner, outcome: `from ${owner}` });
+          return this.update("UPDATE deliveries SET state = 'delivering', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?", o.owner, o.now + o.leaseMs, o.now, id);
+        });
       }),
     );
   }

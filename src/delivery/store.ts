@@ -92,7 +92,8 @@ export function queuedDelivery(d: NewDelivery, now: number): Delivery {
   };
 }
 
-export type HistoryEvent = 'queued' | 'attempt' | 'retry' | 'released' | 'delivered' | 'dead' | 'replayed' | 'callback';
+/** `taken-over`: claimed by `sidecar` after the lease of the sidecar named in its outcome passed (that one died, or was too slow). */
+export type HistoryEvent = 'queued' | 'taken-over' | 'attempt' | 'retry' | 'released' | 'delivered' | 'dead' | 'replayed' | 'callback';
 
 /** One line of a delivery's history. Never a credential, never a body. */
 export interface HistoryEntry {

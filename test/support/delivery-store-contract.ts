@@ -202,6 +202,10 @@ export function describeStoreContract(name: string, makeBackend: () => Promise<S
         const settle = store.settle(d.id, 'dead-sidecar', { at: Date.now(), attempt: { outcome: '201', durationMs: 1 }, next: { state: 'delivered' } });
         await expect(settle).rejects.toBeInstanceOf(LeaseLostError);
         expect(await store.get(d.id)).toMatchObject({ state: 'delivering', owner: 's2' });
+        expect((await store.history(d.id)).map((e) => [e.event, e.sidecar, e.outcome])).toEqual([
+          ['queued', SIDECAR, undefined],
+          ['taken-over', 's2', 'from dead-sidecar'],
+        ]);
       });
 
       it('does not hand out a delivery before its next attempt is due', async () => {
