@@ -100,15 +100,16 @@ export function forward(
   const ex = new Exchange(integration, req.method ?? 'GET', target.path, context);
   (res as TrackedResponse)[kExchange] = ex;
   try {
+    const out = outboundHeaders(req.rawHeaders, integration);
+    ex.requestId = out.requestId;
+    ex.headers = out.headers;
+    ex.idempotencyKey = out.hasIdempotencyKey;
+    // After the request id is read: this answer's call line carries it too.
     if (!integration.secretsAvailable) {
       const message = `cannot read the ${integration.unavailableSecrets().join(' or the ')}; the vendor is not called`;
       ex.outcome = rescue(res, new CredentialsUnavailableError(message), integration, 0);
       return;
     }
-    const out = outboundHeaders(req.rawHeaders, integration);
-    ex.requestId = out.requestId;
-    ex.headers = out.headers;
-    ex.idempotencyKey = out.hasIdempotencyKey;
     // retry.idempotencyKey generate: one key for the call, so every retry of it carries the same one.
     if (integration.policy.idempotency.addsKey(ex.method, ex.idempotencyKey)) {
       ex.headers.push(integration.idempotencyHeader, randomUUID());

@@ -28,8 +28,10 @@ describe('credentials', () => {
     // Readiness is the pod's: one vendor's credential must not take the pod out of its Service.
     expect((await h.readyz()).status).toBe(200);
 
-    const reply = await h.call('/stripe/v1/charges', { method: 'POST', body: '{"amount":100}' });
+    const reply = await h.call('/stripe/v1/charges', { method: 'POST', headers: { 'x-request-id': 'req-no-secret' }, body: '{"amount":100}' });
     expect(reply.status).toBe(503);
+    // Its call line carries the caller's request id, as every call's does.
+    await eventually(() => expect(h.logs.find((l) => l.msg === 'call' && l.requestId === 'req-no-secret')).toMatchObject({ outcome: 'credentials_unavailable' }));
     expect(reply.json()).toEqual({
       error: 'credentials_unavailable',
       integration: 'stripe',
