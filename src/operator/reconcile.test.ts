@@ -114,4 +114,11 @@ describe('WriteMemo', () => {
     expect(memo.configMapPending('shop', undefined, 'h2')).toBe(false);
     expect(memo.configMapPending('shop', { metadata: { name: 'x', resourceVersion: '9' } }, 'h1')).toBe(false);
   });
+
+  it('forgets a ConfigMap write once the cache showed it, so a deletion after it is not taken for it', () => {
+    const memo = new WriteMemo();
+    memo.wroteConfigMap('shop', undefined, 'h1');
+    memo.configMapShown('shop');
+    expect(memo.configMapPending('shop', undefined, 'h1')).toBe(false);
+  });
 });

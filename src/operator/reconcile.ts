@@ -91,6 +91,14 @@ export class WriteMemo {
   wroteConfigMap(namespace: string, cached: StoredConfigMap | undefined, hash: string): void {
     this.configMaps.set(namespace, { basedOn: cached?.metadata.resourceVersion ?? '', value: hash });
   }
+
+  /**
+   * The cache shows what we wrote: the write is no longer pending. Kept, it would read a ConfigMap
+   * deleted later (the cache shows none, as before our first write) as ours still on its way.
+   */
+  configMapShown(namespace: string): void {
+    this.configMaps.delete(namespace);
+  }
 }
 
 /** Whether one integration is ready, and the document the sidecars get when its spec is valid. */
@@ -183,12 +191,12 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
   const hash = contentHash(text);
   const existing = deps.configMaps.get(namespace, CONFIG_MAP_NAME);
   const labels = managedLabels(COMPONENT_SIDECAR_CONFIG);
-  const upToDate =
-    (existing?.data?.[CONFIG_KEY] === text &&
-      existing.metadata.annotations?.[ANNOTATION_CONFIG_HASH] === hash &&
-      Object.entries(labels).every(([k, v]) => existing.metadata.labels?.[k] === v)) ||
-    deps.memo.configMapPending(namespace, existing, hash);
-  if ((items.length > 0 || existing) && !upToDate) {
+  const shown =
+    existing?.data?.[CONFIG_KEY] === text &&
+    existing.metadata.annotations?.[ANNOTATION_CONFIG_HASH] === hash &&
+    Object.entries(labels).every(([k, v]) => existing.metadata.labels?.[k] === v);
+  if (shown) deps.memo.configMapShown(namespace);
+  if ((items.length > 0 || existing) && !shown && !deps.memo.configMapPending(namespace, existing, hash)) {
     await applyConfigMap(
       deps.client,
       {

@@ -177,6 +177,20 @@ describe('one namespace through its lifecycle', () => {
     });
   });
 
+  it('a ConfigMap deleted after its first write is put back', async () => {
+    // A namespace whose ConfigMap was written once, on creation: nothing has changed it since.
+    const other = await namespace('fresh');
+    await createIntegration(other, 'stripe', STRIPE);
+    await settled(other, 'stripe', 'True');
+    const before = (await configMap(other))?.data?.[CONFIG_KEY];
+    expect(before).toContain('stripe');
+    await core.deleteNamespacedConfigMap({ name: CONFIG_MAP_NAME, namespace: other });
+    await eventually('the ConfigMap recreated', async () => {
+      const now = (await configMap(other))?.data?.[CONFIG_KEY];
+      return { done: now === before ? true : undefined, seen: now ?? '(none)' };
+    });
+  });
+
   it('delete: the ConfigMap drops it; after the last one it holds an empty list rather than disappearing', async () => {
     await deleteIntegration(ns, 'stripe');
     await eventually('stripe gone from the ConfigMap', async () => {
