@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { formatDuration } from '../src/api/duration.ts';
+import { StoreUrlError } from '../src/delivery/errors.ts';
+import { parseStoreUrl } from '../src/delivery/location.ts';
 import { COMPONENT_LEADER_ELECTION, LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT, WEBHOOK_SERVICE_NAME } from '../src/api/names.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
@@ -42,8 +44,8 @@ const FLAGS = {
     default: '',
     description: `the operator's own namespace, for its Lease and certificate Secret (default: the pod's, else ${FALLBACK_NAMESPACE})`,
   },
-  'admin-port': { type: 'integer', default: OPERATOR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
-  'webhook-port': { type: 'integer', default: WEBHOOK_PORT, description: 'the admission webhook (HTTPS)' },
+  'admin-port': { type: 'port', default: OPERATOR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
+  'webhook-port': { type: 'port', default: WEBHOOK_PORT, description: 'the admission webhook (HTTPS)' },
   'leader-elect': { type: 'boolean', default: true, description: 'reconcile only while holding the leader Lease' },
   'lease-duration': {
     type: 'duration',
@@ -124,6 +126,18 @@ export async function operator(argv: readonly string[]): Promise<number> {
   };
   if (!(election.retryPeriodMs < election.renewDeadlineMs && election.renewDeadlineMs < election.leaseDurationMs)) {
     throw new UsageError('--retry-period < --renew-deadline < --lease-duration must hold');
+  }
+  // Checked here, not by each sidecar it is injected into: a typo would crash-loop every pod.
+  const store = values['delivery-store'];
+  if (store !== '') {
+    let kind;
+    try {
+      kind = parseStoreUrl(store, '').kind;
+    } catch (error) {
+      if (error instanceof StoreUrlError) throw new UsageError(`--delivery-store: ${error.message}`);
+      throw error;
+    }
+    if (kind !== 'redis') throw new UsageError('--delivery-store is the store every injected sidecar shares: a redis:// or rediss:// URL');
   }
   const logger = createLogger({ level: values['log-level'], name: 'breakwater-operator' });
   const namespace = ownNamespace(values.namespace);

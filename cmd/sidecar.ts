@@ -21,8 +21,8 @@ import { ConfigError, SIDECAR_DEFAULTS, startSidecar } from '../src/sidecar/inde
 
 const FLAGS = {
   config: { type: 'string', default: CONFIG_PATH, description: 'file of ExternalIntegration documents, reloaded on change' },
-  port: { type: 'integer', default: PROXY_PORT, description: `proxy port, on ${PROXY_HOST} only` },
-  'admin-port': { type: 'integer', default: SIDECAR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
+  port: { type: 'port', default: PROXY_PORT, description: `proxy port, on ${PROXY_HOST} only` },
+  'admin-port': { type: 'port', default: SIDECAR_ADMIN_PORT, description: '/metrics, /healthz and /readyz' },
   'secrets-dir': { type: 'string', default: SECRETS_DIR, description: "a secret name's key is the file <dir>/<name>/<key>" },
   integrations: { type: 'string', default: ALL_INTEGRATIONS, description: `comma-separated integrations to serve, as they appear in the file; ${ALL_INTEGRATIONS} for every one` },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'least severe level logged' },
@@ -36,6 +36,24 @@ const FLAGS = {
   'report-token-file': { type: 'string', default: REPORT_TOKEN_PATH, description: 'the projected ServiceAccount token reports are sent with' },
   'report-interval': { type: 'duration', default: '10s', description: 'heartbeat: a report at least this often, and at once when a breaker changes state' },
 } as const;
+
+/** Why a port could not be bound, in the words of what to do about it. */
+const LISTEN_ERRORS = {
+  EADDRINUSE: 'the port is in use by another process (pick another port, or stop that one)',
+  EACCES: 'not allowed to bind that port (below 1024 needs privileges)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+} as const;
+
+interface ListenError extends Error {
+  readonly code: keyof typeof LISTEN_ERRORS;
+  readonly address: string;
+  readonly port: number;
+}
+
+function isListenError(error: unknown): error is ListenError {
+  const e = error as Partial<ListenError> & { syscall?: string };
+  return e?.syscall === 'listen' && typeof e.code === 'string' && e.code in LISTEN_ERRORS;
+}
 
 export async function sidecar(argv: readonly string[]): Promise<number> {
   const { values: flags, positionals } = parseFlags(FLAGS, argv);
@@ -74,6 +92,11 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
       ...(process.env[ENV_DELIVERY_STORE_PASSWORD] && { deliveryStorePassword: process.env[ENV_DELIVERY_STORE_PASSWORD] }),
     });
   } catch (error) {
+    if (isListenError(error)) {
+      logger.error({ address: error.address, port: error.port, code: error.code }, `cannot listen on ${error.address}:${error.port}: ${LISTEN_ERRORS[error.code]}`);
+      logger.flush();
+      return 1;
+    }
     logger.flush();
     if (error instanceof ConfigError || error instanceof StoreUrlError) throw new UsageError(error.message);
     throw error;

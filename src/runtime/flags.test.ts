@@ -51,6 +51,21 @@ describe('parseFlags', () => {
     });
   });
 
+  describe('a port flag', () => {
+    const SPECS = { 'admin-port': { type: 'port', default: 15090, description: 'admin' } } satisfies Record<string, FlagSpec>;
+
+    it('takes 0 (any free port) to 65535', () => {
+      expect(parseFlags(SPECS, ['--admin-port', '0'], {}).values['admin-port']).toBe(0);
+      expect(parseFlags(SPECS, ['--admin-port=65535'], {}).values['admin-port']).toBe(65535);
+    });
+
+    it('refuses anything else, naming the range', () => {
+      for (const bad of ['65536', '-1', '8.5', 'http', '']) {
+        expect(() => parseFlags(SPECS, [`--admin-port=${bad}`], {})).toThrow(`--admin-port must be a port number from 0 (any free port) to 65535, got ${JSON.stringify(bad)}`);
+      }
+    });
+  });
+
   describe('a string flag with choices', () => {
     const SPECS = { mode: { type: 'string', default: 'auto', choices: ['auto', 'native'], description: 'mode' } } satisfies Record<string, FlagSpec>;
 

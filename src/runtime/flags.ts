@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import { isDuration, parseDuration } from '../api/duration.ts';
 import { flagEnvVar } from '../api/names.ts';
 
-/** A `duration` flag is written like `15s` and read as milliseconds. */
-export type FlagType = 'string' | 'integer' | 'boolean' | 'duration';
+/** A `duration` flag is written like `15s` and read as milliseconds; a `port` is 0 (any free one) to 65535. */
+export type FlagType = 'string' | 'integer' | 'port' | 'boolean' | 'duration';
 
 export interface FlagSpec {
   readonly type: FlagType;
@@ -16,7 +16,7 @@ export interface FlagSpec {
   readonly choices?: readonly string[];
 }
 
-type ValueOf<F extends FlagSpec> = F['type'] extends 'integer' | 'duration'
+type ValueOf<F extends FlagSpec> = F['type'] extends 'integer' | 'port' | 'duration'
   ? number
   : F['type'] extends 'boolean'
     ? boolean
@@ -24,6 +24,8 @@ type ValueOf<F extends FlagSpec> = F['type'] extends 'integer' | 'duration'
       ? C
       : string;
 export type FlagValues<S extends Record<string, FlagSpec>> = { -readonly [K in keyof S]: ValueOf<S[K]> };
+
+const MAX_PORT = 65535;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -95,9 +97,12 @@ function coerce(name: string, spec: FlagSpec, raw: string): string | number | bo
     if (raw === 'true' || raw === 'false') return raw === 'true';
     throw new UsageError(`--${name} must be true or false, got ${JSON.stringify(raw)}`);
   }
-  if (spec.type === 'integer') {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(raw)}`);
+  if (spec.type === 'integer' || spec.type === 'port') {
+    const n = raw.trim() === '' ? NaN : Number(raw);
+    if (spec.type === 'port' && !(Number.isInteger(n) && n >= 0 && n <= MAX_PORT)) {
+      throw new UsageError(`--${name} must be a port number from 0 (any free port) to ${MAX_PORT}, got ${JSON.stringify(raw)}`);
+    }
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, 0 or more, got ${JSON.stringify(raw)}`);
     return n;
   }
   if (spec.type === 'duration') {

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -42,6 +43,22 @@ describe('shutdown and startup', () => {
     expect(await res.body.text()).toBe('finished');
     expect(await sidecar.exited).toBe(0);
     expect(sidecar.output()).toContain('"msg":"drained"');
+  });
+
+  it('says which port it could not bind and why, and exits 1, without a stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const config = join(dir, 'ok.yaml');
+      await writeFile(config, integration('vendor', { upstream: { url: vendor.url } }));
+      const { code, output } = await runSidecar(['--config', config, '--port', String(port), '--admin-port', '0', '--data-dir', dir]);
+      expect(code).toBe(1);
+      expect(output).toContain(`cannot listen on 127.0.0.1:${port}: the port is in use by another process`);
+      expect(output).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('refuses to start on an invalid config, saying why, with a non-zero exit', async () => {
