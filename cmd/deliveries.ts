@@ -53,7 +53,8 @@ const VERBS = {
     summary: 'replay ID… | --state dead [--since T]             send ended deliveries again: same id, same idempotency key',
     flags: {
       ...STORE_FLAGS,
-      state: { type: 'string', default: '', choices: ['dead', 'delivered'], description: 'replay every delivery in this state (instead of IDs)' },
+      // Dead only: a delivered one is replayed by its ID, on purpose, never in bulk.
+      state: { type: 'string', default: '', choices: ['dead'], description: 'replay every dead delivery (instead of IDs)' },
       since: SINCE,
       integration: INTEGRATION,
     },
@@ -92,6 +93,11 @@ found or not replayable; 64 bad usage; 69 the store could not be opened, read or
 breakwater deliveries <command> --help lists a command's flags.`;
 
 export async function deliveries(argv: readonly string[]): Promise<number> {
+  // `deliveries export | head`: the reader has what it wanted; stop as other commands do, without a trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
   const [verb, ...rest] = argv;
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
     console.log(HELP);

@@ -19,10 +19,17 @@ export function parseStoreUrl(url: string, dataDir: string, password?: string): 
     if (path === '') return { kind: 'sqlite', path: join(dataDir, SQLITE_FILE) };
     return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
   }
-  if (/^rediss?:\/\/[^/?#]/.test(url)) return { kind: 'redis', url, ...(password !== undefined && { password }) };
+  if (isRedisUrl(url)) return { kind: 'redis', url, ...(password !== undefined && { password }) };
   throw new StoreUrlError(
     `${JSON.stringify(redact(url))} is not a delivery store URL; use sqlite:PATH, sqlite: for the file under the data directory, or redis://[:PASSWORD@]HOST:PORT[/DB]`,
   );
+}
+
+/** redis[s]://[USER][:PASSWORD]@HOST[:PORT][/DB]: what the Redis client takes, checked here so a typo is a usage error, not its TypeError. */
+function isRedisUrl(url: string): boolean {
+  if (!/^rediss?:\/\/[^/?#]/.test(url) || !URL.canParse(url)) return false;
+  const { hostname, pathname } = new URL(url);
+  return hostname !== '' && /^(\/\d*)?$/.test(pathname);
 }
 
 /** Where a location keeps its data, for logs and errors: never a password. */

@@ -83,6 +83,9 @@ describe('breakwater deliveries', () => {
 
   it('says what is wrong, with a stable exit code', async () => {
     expect(await cli('replay', '--store', store)).toMatchObject({ code: 64 });
+    // In bulk, only dead letters: every delivered call sent again would be one flag away.
+    expect(await cli('replay', '--store', store, '--state', 'delivered')).toMatchObject({ code: 64, stderr: '--state must be one of dead, got "delivered"\n' });
+    expect(await cli('list', '--store', 'redis://127.0.0.1:abc')).toMatchObject({ code: 64 });
     expect(await cli('purge', '--store', store, '--state', 'queued', '--older-than', '1d')).toMatchObject({ code: 64 });
     expect(await cli('frobnicate')).toMatchObject({ code: 64 });
     const missing = await cli('list', '--store', `sqlite:${join(dir, 'elsewhere.sqlite')}`);
