@@ -18,7 +18,9 @@ const FLAGS = {
 } satisfies Record<string, FlagSpec>;
 
 export async function demo(argv: readonly string[]): Promise<number> {
-  const { values } = parseFlags(FLAGS, argv);
+  const { values, positionals } = parseFlags(FLAGS, argv);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (values.rate < 1) throw new UsageError(`--rate must be 1 or more calls per second, got ${values.rate}`);
   const aborted = new AbortController();
   const stop = () => aborted.abort();
   process.once('SIGINT', stop);

@@ -1,15 +1,28 @@
 // `breakwater validate FILE…`: every problem in every file, one line each; exit 0 only when all are valid.
 import { readFile } from 'node:fs/promises';
+import { text as streamText } from 'node:stream/consumers';
 import { formatProblem, parseIntegrations } from '../src/api/index.ts';
 import { UsageError } from '../src/runtime/flags.ts';
 
+const USAGE = `usage: breakwater validate FILE…   (- reads standard input)
+  checks ExternalIntegration files as kubectl apply would; one line per problem with its line,
+  column and field path. Exit 0 when every file is valid, 1 when any is not, 64 for bad usage.`;
+
 export async function validate(argv: readonly string[]): Promise<number> {
-  if (argv.length === 0) throw new UsageError('usage: breakwater validate FILE…');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  // No flags: a file whose name starts with "-" is written ./-name.
+  const flag = argv.find((arg) => arg.startsWith('-') && arg !== '-');
+  if (flag !== undefined) throw new UsageError(`unknown flag ${JSON.stringify(flag)}\n\n${USAGE}`);
+  if (argv.length === 0) throw new UsageError(USAGE);
   let failed = false;
-  for (const file of argv) {
+  for (const arg of argv) {
+    const file = arg === '-' ? '<stdin>' : arg;
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = arg === '-' ? await streamText(process.stdin) : await readFile(arg, 'utf8');
     } catch (error) {
       console.error(`${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
       failed = true;
