@@ -18,10 +18,13 @@ export function createRedisClient(url: string, password?: string) {
     disableOfflineQueue: true,
     socket: { connectTimeout: CONNECT_WAIT_MS, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000) },
   });
-  // The errors surface on the commands made meanwhile.
-  client.on('error', () => {});
+  // The errors surface on the commands made meanwhile; the last one says why it is not connected
+  // (refused, a wrong password, no route).
+  let lastError: string | undefined;
+  client.on('error', (error: Error) => (lastError = error.message));
+  client.on('ready', () => (lastError = undefined));
   const connecting = client.connect().catch(() => undefined);
-  return { client, connecting };
+  return { client, connecting, lastError: () => lastError };
 }
 
 interface ScriptRunner {

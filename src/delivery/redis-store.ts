@@ -338,11 +338,14 @@ export class RedisStore implements DeliveryStore {
   readonly url: string;
   private readonly client;
   private readonly connecting: Promise<unknown>;
+  /** Why the client is not connected, as it last said. */
+  private readonly lastError: () => string | undefined;
 
   constructor(url: string, password?: string) {
     this.url = url;
     // A call made while Redis is away fails at once: 503 store_unavailable.
-    const { client, connecting } = createRedisClient(url, password);
+    const { client, connecting, lastError } = createRedisClient(url, password);
+    this.lastError = lastError;
     this.client = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
     this.connecting = connecting;
   }
@@ -491,7 +494,10 @@ export class RedisStore implements DeliveryStore {
   private async guard<T>(body: () => Promise<T>): Promise<T> {
     if (!this.client.isReady) {
       await Promise.race([this.connecting, new Promise((resolve) => setTimeout(resolve, CONNECT_WAIT_MS))]);
-      if (!this.client.isReady) throw new StoreUnavailableError(`the delivery store at ${redact(this.url)} cannot be reached`);
+      if (!this.client.isReady) {
+        const why = this.lastError();
+        throw new StoreUnavailableError(`the delivery store at ${redact(this.url)} cannot be reached${why ? `: ${why}` : ''}`);
+      }
     }
     try {
       return await body();

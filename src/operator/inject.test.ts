@@ -353,7 +353,8 @@ describe('a shared delivery store', () => {
     expect(sidecarOf(p).env).toEqual([
       ...RUNTIME_ENV,
       { name: 'BREAKWATER_DELIVERY_STORE', value: 'redis://redis.infra:6379' },
-      { name: 'BREAKWATER_DELIVERY_STORE_PASSWORD', valueFrom: { secretKeyRef: { name: 'breakwater-redis', key: 'password' } } },
+      // Optional: a namespace without the Secret still runs its pods (their async calls get 503 store_unavailable).
+      { name: 'BREAKWATER_DELIVERY_STORE_PASSWORD', valueFrom: { secretKeyRef: { name: 'breakwater-redis', key: 'password', optional: true } } },
     ]);
     for (const c of p.spec?.containers ?? []) expect(JSON.stringify(c.env ?? [])).not.toContain('DELIVERY_STORE');
   });

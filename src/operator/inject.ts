@@ -425,12 +425,17 @@ function sidecarContainer(
   };
 }
 
-/** The shared store for the sidecar only: the app containers never see its password. */
+/**
+ * The shared store for the sidecar only: the app containers never see its password. The Secret is
+ * optional: a namespace without it would otherwise hold the sidecar at CreateContainerConfigError,
+ * and a native sidecar the app with it, for a store only respond-async calls use. Without it the
+ * sidecar starts, its async calls get 503 store_unavailable, and its log says the store refused it.
+ */
 function deliveryStoreEnv(store: NonNullable<InjectSettings['deliveryStore']>): V1EnvVar[] {
   return [
     { name: ENV_DELIVERY_STORE, value: store.url },
     ...(store.passwordSecret
-      ? [{ name: ENV_DELIVERY_STORE_PASSWORD, valueFrom: { secretKeyRef: { name: store.passwordSecret.name, key: store.passwordSecret.key } } }]
+      ? [{ name: ENV_DELIVERY_STORE_PASSWORD, valueFrom: { secretKeyRef: { name: store.passwordSecret.name, key: store.passwordSecret.key, optional: true } } }]
       : []),
   ];
 }

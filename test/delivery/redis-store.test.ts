@@ -3,6 +3,7 @@
 // store_unavailable, and what was acknowledged survives its restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '@redis/client';
+import { StoreUnavailableError } from '../../src/delivery/errors.ts';
 import { RedisStore } from '../../src/delivery/redis-store.ts';
 import { describeStoreContract } from '../support/delivery-store-contract.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
@@ -22,6 +23,25 @@ describeStoreContract('redis', async () => {
   await admin.flushAll();
   await admin.close();
   return { open: async () => new RedisStore(redis.url), destroy: async () => {} };
+});
+
+describe('RedisStore on a server that requires a password', () => {
+  it('without it, answers store_unavailable saying the server wants one; with it, stores', async () => {
+    const guarded = await startRedis({ password: 's3cret' });
+    const without = new RedisStore(guarded.url);
+    const withIt = new RedisStore(guarded.url, 's3cret');
+    const delivery = (id: string) => ({ id, integration: 'invoicing', idempotencyKey: id, request: { method: 'POST', path: '/v1/x', headers: [], body: null }, expiresAt: Date.now() + 60_000 });
+    try {
+      const refused = without.submit(delivery('a'), { now: Date.now(), maxBacklog: 10, sidecar: 't' });
+      await expect(refused).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(refused).rejects.toThrow(/cannot be reached: NOAUTH/);
+      expect((await withIt.submit(delivery('b'), { now: Date.now(), maxBacklog: 10, sidecar: 't' })).created).toBe(true);
+    } finally {
+      await without.close();
+      await withIt.close();
+      await guarded.destroy();
+    }
+  });
 });
 
 describe('RedisStore leases', () => {

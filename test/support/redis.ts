@@ -27,13 +27,15 @@ function ping(port: number): Promise<boolean> {
     const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
     socket.once('data', (d: Buffer) => {
       socket.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      // A server that requires a password answers, too: with NOAUTH.
+      resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
     });
     socket.once('error', () => resolve(false));
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `password`: the server requires it (requirepass), as a shared deployment would. */
+export async function startRedis(options: { readonly password?: string } = {}): Promise<RedisServer> {
   const bin = execFileSync('bash', [ENSURE, 'redis-server', 'redis-server'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'breakwater-redis-'));
   const port = await freePort();
@@ -42,6 +44,7 @@ export async function startRedis(): Promise<RedisServer> {
     server = startProcess('redis-server', bin, [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
       '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'yes',
+      ...(options.password === undefined ? [] : ['--requirepass', options.password]),
     ], join(dir, 'redis.log'));
     const deadline = Date.now() + 10_000;
     while (!(await ping(port))) {
