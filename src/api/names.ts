@@ -102,6 +102,8 @@ export const CONDITION_READY = 'Ready';
 export const REASON_CONFIGURED = 'Configured';
 export const REASON_INVALID_SPEC = 'InvalidSpec';
 export const REASON_SECRET_NOT_FOUND = 'SecretNotFound';
+/** The namespace's integrations do not fit in one ConfigMap: nothing new reaches its sidecars. */
+export const REASON_CONFIG_TOO_LARGE = 'ConfigTooLarge';
 /** Reasons of the Warning Events the webhook records on a pod's controller (admission warnings are not seen there). */
 export const REASON_SIDECAR_NOT_INJECTED = 'SidecarNotInjected';
 export const REASON_INJECTED_WITH_WARNINGS = 'InjectedWithWarnings';

@@ -23,6 +23,7 @@ import {
   managedLabels,
   KIND,
   REASON_CONFIGURED,
+  REASON_CONFIG_TOO_LARGE,
   REASON_INVALID_SPEC,
   REASON_SECRET_NOT_FOUND,
 } from '../api/names.ts';
@@ -172,6 +173,12 @@ function readyCondition(status: ExternalIntegrationStatus | undefined): Conditio
   return status?.conditions?.find((c) => c.type === CONDITION_READY);
 }
 
+/**
+ * The most sidecar config one ConfigMap carries: the API server refuses an object over 1 MiB (etcd's
+ * request limit), and the object's metadata and encoding take some of that.
+ */
+export const CONFIG_MAP_DATA_MAX_BYTES = 1_000_000;
+
 function contentHash(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -183,11 +190,24 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
     .list(namespace)
     .filter((i) => !i.metadata.deletionTimestamp)
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  const assessed = items.map((stored) => ({ stored, readiness: assess(stored, secretExists) }));
+  let assessed = items.map((stored) => ({ stored, readiness: assess(stored, secretExists) }));
 
   // The ConfigMap first: Ready=True promises the integration is in it.
   const served = assessed.flatMap(({ readiness }) => (readiness.document ? [readiness.document] : []));
   const text = renderIntegrations(served);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > CONFIG_MAP_DATA_MAX_BYTES) {
+    // Applied, it would be refused on every try, and the statuses after it never written. The
+    // sidecars keep the config they have; each integration says why nothing new reaches them.
+    const message =
+      `this namespace's integrations make ${bytes} bytes of sidecar config, more than the ${CONFIG_MAP_DATA_MAX_BYTES} one ConfigMap holds; ` +
+      'the sidecars keep the config they had. Shorten fallback bodies, or move integrations to another namespace';
+    deps.logger.warn({ namespace, bytes, limit: CONFIG_MAP_DATA_MAX_BYTES }, 'sidecar config too large for a ConfigMap; not written');
+    assessed = assessed.map(({ stored, readiness }) => ({ stored, readiness: readiness.ready ? { ready: false, reason: REASON_CONFIG_TOO_LARGE, message } : readiness }));
+    deps.memo.keepOnly(namespace, items);
+    await Promise.all(assessed.map(({ stored, readiness }) => writeStatus(deps, stored, readiness, now, signal)));
+    return {};
+  }
   const hash = contentHash(text);
   const existing = deps.configMaps.get(namespace, CONFIG_MAP_NAME);
   const labels = managedLabels(COMPONENT_SIDECAR_CONFIG);

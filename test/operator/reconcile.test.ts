@@ -209,6 +209,31 @@ describe('one namespace through its lifecycle', () => {
   });
 });
 
+describe('a namespace whose integrations outgrow one ConfigMap', () => {
+  it('says so on every integration and keeps the last ConfigMap that fit, until they fit again', async () => {
+    const ns = await namespace('big');
+    await createIntegration(ns, 'small', STRIPE);
+    await settled(ns, 'small', 'True');
+    // 16 fallback bodies of 64 KiB, with the one above: over the 1,000,000 bytes a ConfigMap is given.
+    const big = (i: number) => ({ ...STRIPE, fallback: { status: 200, body: String(i % 10).repeat(65_536) } });
+    const names = Array.from({ length: 16 }, (_, i) => `vendor-${i}`);
+    for (const [i, name] of names.entries()) await createIntegration(ns, name, big(i));
+    const refused = await settled(ns, 'small', 'False');
+    expect(ready(refused)).toMatchObject({ reason: 'ConfigTooLarge' });
+    expect(ready(refused)?.message).toMatch(/^this namespace's integrations make \d+ bytes of sidecar config, more than the 1000000 one ConfigMap holds/);
+    for (const name of names) expect(ready(await settled(ns, name, 'False'))).toMatchObject({ reason: 'ConfigTooLarge' });
+    // The last config that fit stays, as it was written while they were being created.
+    const kept = (await configMap(ns))?.data?.[CONFIG_KEY] ?? '';
+    expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(1_000_000);
+    expect((await rendered(ns))?.has('small')).toBe(true);
+
+    // 15 of them fit.
+    await deleteIntegration(ns, 'vendor-15');
+    await settled(ns, 'small', 'True');
+    expect([...((await rendered(ns)) ?? new Map()).keys()].sort()).toEqual(['small', ...names.slice(0, 15)].sort());
+  });
+});
+
 describe('level-triggered', () => {
   it('a reconcile with nothing new to do writes nothing', async () => {
     const ns = await namespace('steady');
