@@ -20,6 +20,14 @@ const MAX_CONFLICTS = 5;
 // Checks at least this often even when nothing is due (timers cannot span years, and clocks jump).
 const MAX_CHECK_INTERVAL_MS = 60 * 60 * 1000;
 const RETRY_BACKOFF = { initialMs: 1_000, maxMs: 60_000, jitter: true } as const;
+/**
+ * The CA bundle is put in place again this often, changed or not: a webhook configuration deleted and
+ * recreated (a reinstall, `helm upgrade` after a switch from URL mode) comes back without it, and the
+ * API server then cannot call the webhook.
+ */
+const REPUBLISH_MS = 5 * 60 * 1000;
+/** While there is nowhere to put the bundle (the configuration is not there yet), look again this soon. */
+const UNPUBLISHED_RETRY_MS = 10_000;
 
 export interface CertRotatorOptions extends Omit<CertificateRequirements, 'now'> {
   readonly client: KubeClient;
@@ -36,6 +44,8 @@ export interface CertRotatorOptions extends Omit<CertificateRequirements, 'now'>
   readonly onCertificate: (certificate: ServingCertificate) => void;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** REPUBLISH_MS unless given (tests). */
+  readonly republishMs?: number;
 }
 
 function certificatesFromSecret(data: Record<string, string>): WebhookCertificates | undefined {
@@ -144,10 +154,11 @@ export class CertRotator {
 
   private async adopt(certificates: WebhookCertificates): Promise<void> {
     // The API server must trust the CA before any replica serves a certificate signed by it.
-    if (this.published !== certificates.caBundle && (await this.options.publishCaBundle(certificates.caBundle))) {
-      this.published = certificates.caBundle;
+    const published = await this.options.publishCaBundle(certificates.caBundle);
+    if (published && this.published !== certificates.caBundle) {
       this.options.logger.info({ cas: splitPemBundle(certificates.caBundle).length }, 'webhook caBundle published');
     }
+    this.published = published ? certificates.caBundle : undefined;
     if (this.served?.cert !== certificates.cert || this.served.key !== certificates.key) {
       this.served = { cert: certificates.cert, key: certificates.key };
       this.options.onCertificate(this.served);
@@ -159,7 +170,7 @@ export class CertRotator {
       renewalAt(new X509Certificate(certificates.cert), this.options.validityMs),
       renewalAt(new X509Certificate(caPem), this.options.caValidityMs),
     );
-    this.schedule(due - this.now().getTime());
+    this.schedule(Math.min(due - this.now().getTime(), published ? (this.options.republishMs ?? REPUBLISH_MS) : UNPUBLISHED_RETRY_MS));
   }
 
   private schedule(delayMs: number): void {

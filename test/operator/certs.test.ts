@@ -21,6 +21,8 @@ const CONFIG = 'breakwater-test-certs';
 const CA_SECRET = 'breakwater-webhook-certs-ca-rotation';
 const CA_CONFIG = 'breakwater-test-ca-rotation';
 const VALIDITY_MS = 8_000;
+/** How often the replicas put the caBundle back, changed or not (5 minutes in the operator). */
+const REPUBLISH_MS = 1_000;
 const logger = createLogger({ level: 'silent', name: 'certs-test' });
 
 let h: Injection;
@@ -65,6 +67,7 @@ async function startReplica(o: ReplicaOptions): Promise<{ rotator: CertRotator; 
     },
     onCertificate: (certificate) => server?.setCertificate(certificate),
     logger,
+    republishMs: REPUBLISH_MS,
   });
   const certificate = await rotator.start();
   server = await startWebhookServer({
@@ -139,6 +142,16 @@ describe('webhook certificates', () => {
     expect(await caBundleInApiServer()).toBe((await storedCerts())[SECRET_KEYS.caBundle]);
     const { pod } = await h.createPod(apps, podManifest('trusted', { 'breakwater.dev/inject': 'true' }));
     expect(pod.spec?.initContainers?.[0]?.name).toBe('breakwater');
+  });
+
+  it('puts the caBundle back when the webhook configuration lost it, as a recreated one has', async () => {
+    await ok(h.kubectl, ['patch', 'mutatingwebhookconfiguration', CONFIG, '--type=json', '-p', '[{"op":"remove","path":"/webhooks/0/clientConfig/caBundle"}]']);
+    expect(await caBundleInApiServer()).toBe('');
+    const stored = (await storedCerts())[SECRET_KEYS.caBundle];
+    await eventually('the caBundle back', async () => {
+      const now = await caBundleInApiServer();
+      return { done: now === stored ? true : undefined, seen: now.length };
+    }, 10_000, 200);
   });
 
   it('rotates the serving certificate before it expires, and every replica serves the new one', async () => {
