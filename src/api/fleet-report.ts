@@ -18,7 +18,10 @@ export const REPORT_MIN_INTERVAL_MS = 1_000;
 /** A pod missing this many heartbeats in a row is counted out. */
 export const MISSED_HEARTBEATS = 3;
 
-const Timestamp = Type.String({ maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}T[0-9:.]+Z$' });
+// What the status it ends up in takes (the CRD's date-time and int64): a report the API server would
+// refuse is refused here, or the write of every integration of its namespace would fail with it.
+const Timestamp = Type.String({ maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$' });
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const IntegrationReport = Type.Object(
   {
@@ -27,9 +30,9 @@ export const IntegrationReport = Type.Object(
     /** When the breaker entered its current state, as far as this sidecar saw (its start, at the latest). */
     since: Timestamp,
     lastError: Type.Optional(Type.Object({ time: Timestamp, error: Type.String({ maxLength: 64 }) }, { additionalProperties: false })),
-    calls: Type.Integer({ minimum: 0 }),
-    failures: Type.Integer({ minimum: 0 }),
-    backlog: Type.Integer({ minimum: 0 }),
+    calls: Count,
+    failures: Count,
+    backlog: Count,
     /** A Secret this integration names is not mounted into the pod: only a new pod gets it. */
     needsRestart: Type.Boolean(),
   },
@@ -60,9 +63,19 @@ export interface FleetReportAnswer {
 export type IntegrationReport = Static<typeof IntegrationReport>;
 export type FleetReport = Static<typeof FleetReport>;
 
+function isTime(value: string): boolean {
+  const ms = Date.parse(value);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === value.slice(0, 19);
+}
+
 /** The report, or the first thing wrong with it, with its path. */
 export function parseFleetReport(value: unknown): { ok: true; report: FleetReport } | { ok: false; message: string } {
-  if (Value.Check(FleetReport, value)) return { ok: true, report: value };
+  if (Value.Check(FleetReport, value)) {
+    // The pattern lets a 13th month through; the date-time the status takes does not.
+    const bad = value.integrations.find((i) => !isTime(i.since) || (i.lastError !== undefined && !isTime(i.lastError.time)));
+    if (bad === undefined) return { ok: true, report: value };
+    return { ok: false, message: `/integrations: ${bad.name}: not a date and time` };
+  }
   const first = Value.Errors(FleetReport, value).First();
   return { ok: false, message: first ? `${first.path || '/'}: ${first.message}` : 'not a report' };
 }
