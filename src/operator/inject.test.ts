@@ -118,6 +118,18 @@ describe('eligibility', () => {
     expect(r.warnings).toEqual([expect.stringContaining('hostNetwork')]);
   });
 
+  it("skips a Job's pod when the sidecar would be a regular container, which would keep it from completing", () => {
+    const container = { ...SETTINGS, mode: 'container' as const };
+    for (const restartPolicy of ['Never', 'OnFailure']) {
+      const r = run(pod({ [ANNOTATION_INJECT]: 'true' }, { restartPolicy }), { settings: container });
+      expect(r).toMatchObject({ injected: false, reason: 'runs-to-completion' });
+      expect(r.warnings).toEqual([expect.stringContaining(`the pod runs to completion (restartPolicy ${restartPolicy})`)]);
+      // Native sidecars end with the pod.
+      expect(run(pod({ [ANNOTATION_INJECT]: 'true' }, { restartPolicy })).injected).toBe(true);
+    }
+    expect(run(pod({ [ANNOTATION_INJECT]: 'true' }, { restartPolicy: 'Always' }), { settings: container }).injected).toBe(true);
+  });
+
   it('is idempotent: injecting an injected pod changes nothing', () => {
     const once = run(pod({ [ANNOTATION_INJECT]: 'true' })).pod;
     const twice = run(once);

@@ -110,7 +110,7 @@ export interface InjectInput {
   readonly settings: InjectSettings;
 }
 
-export type SkipReason = 'already-injected' | 'opted-out' | 'not-selected' | 'no-integrations' | 'host-network';
+export type SkipReason = 'already-injected' | 'opted-out' | 'not-selected' | 'no-integrations' | 'host-network' | 'runs-to-completion';
 
 export interface InjectResult {
   /** A copy of the pod: mutated when injected, equal to the input otherwise. */
@@ -199,6 +199,19 @@ const CHECKS: readonly Check[] = [
           warning: `breakwater: sidecar not injected: the pod uses hostNetwork, where ${proxyBaseUrl()} would be shared with the node`,
         }
       : undefined,
+  // A regular container that never exits keeps a Job's pod running for ever; a native sidecar is
+  // stopped once the app containers are done. Refused with a reason the Job's Events show, rather
+  // than a Job that never completes (and a CronJob that stops starting new ones).
+  ({ pod, settings }) => {
+    const restartPolicy = pod.spec?.restartPolicy;
+    if (sidecarMode(settings) !== 'container' || (restartPolicy !== 'Never' && restartPolicy !== 'OnFailure')) return undefined;
+    const since = `${NATIVE_SIDECAR_SINCE.major}.${NATIVE_SIDECAR_SINCE.minor}`;
+    return {
+      reason: 'runs-to-completion',
+      message: `pod runs to completion (restartPolicy ${restartPolicy}) and the sidecar would be a regular container`,
+      warning: `breakwater: sidecar not injected: the pod runs to completion (restartPolicy ${restartPolicy}), and a sidecar in a regular container would keep it from completing; native sidecars (Kubernetes ${since} and later) do not`,
+    };
+  },
 ];
 
 export function inject(input: InjectInput): InjectResult {
