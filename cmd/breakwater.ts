@@ -30,9 +30,16 @@ commands:
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+  // `help sidecar` is `sidecar --help`.
+  if (command === 'help' && rest.length > 0) return main([rest[0]!, '--help']);
+  if (command === undefined) {
+    // Bad usage: the help goes where errors go.
+    console.error(HELP);
+    return 64;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
     console.log(HELP);
-    return command === undefined ? 64 : 0;
+    return 0;
   }
   const load = SUBCOMMANDS[command];
   if (!load) throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);

@@ -149,8 +149,12 @@ async function run(verb: Verb, store: DeliveryStore, flags: Record<string, strin
   if (verb !== 'show' && verb !== 'replay' && ids.length > 0) throw new UsageError(`deliveries ${verb} takes no arguments, got ${JSON.stringify(ids[0])}`);
   switch (verb) {
     case 'list': {
-      const found = await store.list({ ...filter, limit: Number(flags.limit) });
-      console.log(table(found));
+      const limit = Number(flags.limit);
+      if (limit < 1) throw new UsageError(`--limit must be 1 or more, got ${limit}`);
+      // One more than shown, to say that there are more rather than end the list as if it were all.
+      const found = await store.list({ ...filter, limit: limit + 1 });
+      console.log(table(found.slice(0, limit)));
+      if (found.length > limit) console.error(`… and more: the oldest ${limit} are shown; raise --limit, or narrow with --since, --state or --integration`);
       return 0;
     }
     case 'show': {
@@ -211,7 +215,8 @@ function parseAge(flag: string, value: string): number {
 
 function parseSince(value: string, now: number): number {
   if (/^\d+d$/.test(value) || isDuration(value)) return now - parseAge('--since', value);
-  const at = Date.parse(value);
+  // An ISO time with at least a day (Date.parse alone reads "5" as a year 2001 date).
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
   if (Number.isNaN(at)) throw new UsageError(`--since must be an ISO time or an age like 2h or 7d, got ${JSON.stringify(value)}`);
   return at;
 }

@@ -81,11 +81,26 @@ describe('breakwater deliveries', () => {
     expect(await cli('show', '--store', store, id)).toMatchObject({ code: 1, stderr: `delivery_not_found: no delivery "${id}"\n` });
   });
 
+  it('says when list shows fewer than there are', async () => {
+    vendor.otherwise({ status: 201 });
+    for (const key of ['awb-2001', 'awb-2002']) {
+      const accepted = await h.call('/courier/v1/shipments', { method: 'POST', headers: { prefer: 'respond-async', 'idempotency-key': key }, body: '{}' });
+      expect(accepted.status).toBe(202);
+    }
+    const listed = await cli('list', '--store', store, '--limit', '1');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.trim().split('\n')).toHaveLength(2);
+    expect(listed.stderr).toBe('… and more: the oldest 1 are shown; raise --limit, or narrow with --since, --state or --integration\n');
+    expect((await cli('list', '--store', store, '--limit', '2')).stderr).toBe('');
+  });
+
   it('says what is wrong, with a stable exit code', async () => {
     expect(await cli('replay', '--store', store)).toMatchObject({ code: 64 });
     // In bulk, only dead letters: every delivered call sent again would be one flag away.
     expect(await cli('replay', '--store', store, '--state', 'delivered')).toMatchObject({ code: 64, stderr: '--state must be one of dead, got "delivered"\n' });
     expect(await cli('list', '--store', 'redis://127.0.0.1:abc')).toMatchObject({ code: 64 });
+    // Not a year-2001 date, as Date.parse alone would read it.
+    expect(await cli('list', '--store', store, '--since', '5')).toMatchObject({ code: 64, stderr: '--since must be an ISO time or an age like 2h or 7d, got "5"\n' });
     expect(await cli('purge', '--store', store, '--state', 'queued', '--older-than', '1d')).toMatchObject({ code: 64 });
     expect(await cli('frobnicate')).toMatchObject({ code: 64 });
     const missing = await cli('list', '--store', `sqlite:${join(dir, 'elsewhere.sqlite')}`);
