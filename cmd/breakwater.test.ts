@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { VERSION } from '../src/runtime/version.ts';
 
 const CLI = fileURLToPath(new URL('./breakwater.ts', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -21,6 +22,14 @@ describe('breakwater', () => {
     const help = run('help', 'validate');
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: breakwater validate FILE…/);
+  });
+
+  it('prints its release on version and --version', () => {
+    for (const args of [['version'], ['--version']]) {
+      const r = run(...args);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`breakwater ${VERSION}\n`);
+    }
   });
 
   it('refuses an unknown command with 64', () => {

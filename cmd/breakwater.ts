@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The one Breakwater command. Each subcommand lives in its own file beside this one.
 import { HelpRequested, usage, UsageError } from '../src/runtime/flags.ts';
+import { VERSION } from '../src/runtime/version.ts';
 
 type Subcommand = (argv: readonly string[]) => Promise<number>;
 
@@ -26,7 +27,8 @@ commands:
   operator         reconcile ExternalIntegrations into sidecar config and status (in or against a cluster)
   status           every integration's readiness, breaker across pods, error rate and pods (-n, -A, -o json);
                    exit 1 if any is unhealthy. Also kubectl breakwater status, installed as kubectl-breakwater
-  isolate NAME     hold an integration's circuit open in every pod (-n NS); --off releases it`;
+  isolate NAME     hold an integration's circuit open in every pod (-n NS); --off releases it
+  version          the release (also --version)`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,6 +41,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'help' || command === '--help' || command === '-h') {
     console.log(HELP);
+    return 0;
+  }
+  if (command === 'version' || command === '--version') {
+    console.log(`breakwater ${VERSION}`);
     return 0;
   }
   const load = SUBCOMMANDS[command];
