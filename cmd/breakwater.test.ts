@@ -22,6 +22,11 @@ describe('breakwater', () => {
     const help = run('help', 'validate');
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: breakwater validate FILE…/);
+    // A command whose flags print the usage, named as the command, not as `help`.
+    const sidecar = run('help', 'sidecar');
+    expect(sidecar.status).toBe(0);
+    expect(sidecar.stdout).toMatch(/^usage: breakwater sidecar \[flags\]\n {2}--config /);
+    expect(sidecar.stdout).toBe(run('sidecar', '--help').stdout);
   });
 
   it('prints its release on version and --version', () => {

@@ -49,15 +49,20 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const load = SUBCOMMANDS[command];
   if (!load) throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
-  return (await load())(rest);
+  try {
+    return await (await load())(rest);
+  } catch (error) {
+    // Here the command is known: `help sidecar` came in as `help`.
+    if (!(error instanceof HelpRequested)) throw error;
+    console.log(usage(command, error.specs));
+    return 0;
+  }
 }
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof HelpRequested) {
-    console.log(usage(process.argv[2] ?? '', error.specs));
-  } else if (error instanceof UsageError) {
+  if (error instanceof UsageError) {
     console.error(error.message);
     process.exitCode = error.exitCode;
   } else throw error;
