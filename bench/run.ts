@@ -39,7 +39,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     scenarios: { type: 'string', default: SCENARIOS.join(',') },
     targets: { type: 'string', default: TARGETS.join(',') },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     profile: { type: 'string' },
     gomaxprocs: { type: 'string', default: '1' },
@@ -52,7 +52,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`usage: node bench/run.ts [--quick] [--scenarios ${SCENARIOS.join(',')}]
        [--targets ${TARGETS.join(',')}]
-       [--rounds 2] [--seconds 5] [--profile DIR] [--gomaxprocs 1] [--source] [--out FILE]
+       [--rounds 3] [--seconds 5] [--profile DIR] [--gomaxprocs 1] [--source] [--out FILE]
 
   --seconds   throughput: seconds per target per round (after a 2 s warm-up)
   --rounds    every measured scenario is split into interleaved rounds, target order rotated each round

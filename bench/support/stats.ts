@@ -22,8 +22,13 @@ export function percentiles(samples: ArrayLike<number>): Percentiles {
   return { count, p50: rank(0.5), p90: rank(0.9), p99: rank(0.99), p999: rank(0.999), max: sorted[count - 1]!, mean: sum / count };
 }
 
-/** The middle value (of an even count, the upper of the two middle ones); NaN for none. */
+/**
+ * The middle value; of an even count, the mean of the two middle ones, so that with two rounds
+ * neither the faster nor the slower one is the figure. NaN for none.
+ */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[half]! : (sorted[half - 1]! + sorted[half]!) / 2;
 }
