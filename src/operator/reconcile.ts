@@ -173,11 +173,8 @@ function readyCondition(status: ExternalIntegrationStatus | undefined): Conditio
   return status?.conditions?.find((c) => c.type === CONDITION_READY);
 }
 
-/**
- * The most sidecar config one ConfigMap carries: the API server refuses an object over 1 MiB (etcd's
- * request limit), and the object's metadata and encoding take some of that.
- */
-export const CONFIG_MAP_DATA_MAX_BYTES = 1_000_000;
+/** The most sidecar config one ConfigMap carries: the API server refuses data over 1 MiB in all (core.MaxSecretSize). */
+export const CONFIG_MAP_DATA_MAX_BYTES = 1024 * 1024;
 
 function contentHash(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -196,7 +193,8 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
   const served = assessed.flatMap(({ readiness }) => (readiness.document ? [readiness.document] : []));
   const text = renderIntegrations(served);
   const bytes = Buffer.byteLength(text);
-  if (bytes > CONFIG_MAP_DATA_MAX_BYTES) {
+  if (bytes <= CONFIG_MAP_DATA_MAX_BYTES) await writeConfigMap(deps, namespace, text, served.length, items.length > 0, signal);
+  else {
     // Applied, it would be refused on every try, and the statuses after it never written. The
     // sidecars keep the config they have; each integration says why nothing new reaches them.
     const message =
@@ -204,10 +202,15 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
       'the sidecars keep the config they had. Shorten fallback bodies, or move integrations to another namespace';
     deps.logger.warn({ namespace, bytes, limit: CONFIG_MAP_DATA_MAX_BYTES }, 'sidecar config too large for a ConfigMap; not written');
     assessed = assessed.map(({ stored, readiness }) => ({ stored, readiness: readiness.ready ? { ready: false, reason: REASON_CONFIG_TOO_LARGE, message } : readiness }));
-    deps.memo.keepOnly(namespace, items);
-    await Promise.all(assessed.map(({ stored, readiness }) => writeStatus(deps, stored, readiness, now, signal)));
-    return {};
   }
+
+  deps.memo.keepOnly(namespace, items);
+  await Promise.all(assessed.map(({ stored, readiness }) => writeStatus(deps, stored, readiness, now, signal)));
+  return {};
+}
+
+/** Writes `text` as the namespace's ConfigMap unless the cache shows it, or our write of it is on its way. */
+async function writeConfigMap(deps: ReconcileDeps, namespace: string, text: string, integrations: number, anyIntegration: boolean, signal: AbortSignal): Promise<void> {
   const hash = contentHash(text);
   const existing = deps.configMaps.get(namespace, CONFIG_MAP_NAME);
   const labels = managedLabels(COMPONENT_SIDECAR_CONFIG);
@@ -216,23 +219,18 @@ async function reconcileNamespace(deps: ReconcileDeps, namespace: string, signal
     existing.metadata.annotations?.[ANNOTATION_CONFIG_HASH] === hash &&
     Object.entries(labels).every(([k, v]) => existing.metadata.labels?.[k] === v);
   if (shown) deps.memo.configMapShown(namespace);
-  if ((items.length > 0 || existing) && !shown && !deps.memo.configMapPending(namespace, existing, hash)) {
-    await applyConfigMap(
-      deps.client,
-      {
-        // Labelled so it can be found: it outlives an uninstall while the integrations it serves exist.
-        metadata: { name: CONFIG_MAP_NAME, namespace, labels, annotations: { [ANNOTATION_CONFIG_HASH]: hash } },
-        data: { [CONFIG_KEY]: text },
-      },
-      signal,
-    );
-    deps.memo.wroteConfigMap(namespace, existing, hash);
-    deps.logger.info({ namespace, integrations: served.length, hash }, 'rendered ConfigMap');
-  }
-
-  deps.memo.keepOnly(namespace, items);
-  await Promise.all(assessed.map(({ stored, readiness }) => writeStatus(deps, stored, readiness, now, signal)));
-  return {};
+  if ((!anyIntegration && !existing) || shown || deps.memo.configMapPending(namespace, existing, hash)) return;
+  await applyConfigMap(
+    deps.client,
+    {
+      // Labelled so it can be found: it outlives an uninstall while the integrations it serves exist.
+      metadata: { name: CONFIG_MAP_NAME, namespace, labels, annotations: { [ANNOTATION_CONFIG_HASH]: hash } },
+      data: { [CONFIG_KEY]: text },
+    },
+    signal,
+  );
+  deps.memo.wroteConfigMap(namespace, existing, hash);
+  deps.logger.info({ namespace, integrations, hash }, 'rendered ConfigMap');
 }
 
 async function writeStatus(deps: ReconcileDeps, stored: StoredIntegration, readiness: Readiness, now: Date, signal: AbortSignal): Promise<void> {

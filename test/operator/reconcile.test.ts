@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseIntegrations } from '../../src/api/documents.ts';
 import { ANNOTATION_CONFIG_HASH, API_VERSION, CONFIG_KEY, CONFIG_MAP_NAME, GROUP, integrationUrl, KIND, PLURAL, VERSION } from '../../src/api/names.ts';
 import type { ExternalIntegrationStatus } from '../../src/api/schema.ts';
+import { CONFIG_MAP_DATA_MAX_BYTES } from '../../src/operator/reconcile.ts';
 import { installCrd } from '../support/injection.ts';
 import { eventually, kubectlFor } from '../support/kube.ts';
 import { startOperator, type OperatorProcess } from '../support/operator-process.ts';
@@ -214,17 +215,17 @@ describe('a namespace whose integrations outgrow one ConfigMap', () => {
     const ns = await namespace('big');
     await createIntegration(ns, 'small', STRIPE);
     await settled(ns, 'small', 'True');
-    // 16 fallback bodies of 64 KiB, with the one above: over the 1,000,000 bytes a ConfigMap is given.
+    // 16 fallback bodies of 64 KiB, with the one above: over the 1 MiB a ConfigMap holds.
     const big = (i: number) => ({ ...STRIPE, fallback: { status: 200, body: String(i % 10).repeat(65_536) } });
     const names = Array.from({ length: 16 }, (_, i) => `vendor-${i}`);
     for (const [i, name] of names.entries()) await createIntegration(ns, name, big(i));
     const refused = await settled(ns, 'small', 'False');
     expect(ready(refused)).toMatchObject({ reason: 'ConfigTooLarge' });
-    expect(ready(refused)?.message).toMatch(/^this namespace's integrations make \d+ bytes of sidecar config, more than the 1000000 one ConfigMap holds/);
+    expect(ready(refused)?.message).toMatch(new RegExp(`^this namespace's integrations make \\d+ bytes of sidecar config, more than the ${CONFIG_MAP_DATA_MAX_BYTES} one ConfigMap holds`));
     for (const name of names) expect(ready(await settled(ns, name, 'False'))).toMatchObject({ reason: 'ConfigTooLarge' });
     // The last config that fit stays, as it was written while they were being created.
     const kept = (await configMap(ns))?.data?.[CONFIG_KEY] ?? '';
-    expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(1_000_000);
+    expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(CONFIG_MAP_DATA_MAX_BYTES);
     expect((await rendered(ns))?.has('small')).toBe(true);
 
     // 15 of them fit.
