@@ -124,7 +124,7 @@ end
 local function take(id, entry)
   local r = load(id)
   if not r or (r.state ~= 'queued' and r.state ~= 'delivering') then drop(entry) return end
-  if r.state == 'delivering' then log(id, { at = now, event = 'taken-over', sidecar = owner, outcome = 'from ' .. tostring(r.owner) }) end
+  if r.state == 'delivering' and r.owner ~= owner then log(id, { at = now, event = 'taken-over', sidecar = owner, outcome = 'from ' .. tostring(r.owner) }) end
   r.state = 'delivering'
   r.owner = owner
   r.leaseUntil = now + leaseMs

@@ -321,7 +321,8 @@ export class SqliteDatabase {
           .sort((a, b) => a.seq - b.seq)
           .slice(0, o.limit);
         return rows.map(({ id, owner }) => {
-          if (owner !== undefined) this.log(id, { at: o.now, event: 'taken-over', sidecar: o.owner, outcome: `from ${owner}` });
+          // A holder that claims its own passed lease again took nothing over.
+          if (owner !== undefined && owner !== o.owner) this.log(id, { at: o.now, event: 'taken-over', sidecar: o.owner, outcome: `from ${owner}` });
           return this.update("UPDATE deliveries SET state = 'delivering', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?", o.owner, o.now + o.leaseMs, o.now, id);
         });
       }),

@@ -208,6 +208,16 @@ export function describeStoreContract(name: string, makeBackend: () => Promise<S
         ]);
       });
 
+      it('gives a holder its own passed lease again without calling it a takeover', async () => {
+        const leaseMs = 300;
+        const d = newDelivery({ expiresAt: Date.now() + HOUR });
+        await store.submit(d, submitAt(Date.now()));
+        await store.claim('invoicing', claimAs('s1', Date.now(), 10, leaseMs));
+        await sleep(leaseMs + 100);
+        expect((await store.claim('invoicing', claimAs('s1', Date.now(), 10, leaseMs))).map((x) => x.id)).toEqual([d.id]);
+        expect((await store.history(d.id)).map((e) => e.event)).toEqual(['queued']);
+      });
+
       it('does not hand out a delivery before its next attempt is due', async () => {
         const d = newDelivery();
         await store.submit(d, submitAt(T0));
