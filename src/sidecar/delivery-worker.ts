@@ -219,13 +219,8 @@ export class DeliveryWorker {
         // The call's deadline bounds the wait for the answer, not the body after it. Read past it, the
         // body could outlast the lease (the deadline and a margin), and another holder send the
         // request again: what came by then is kept, marked truncated.
-        const cutBody = setTimeout(() => answer.cancel(), Math.max(0, started + integration.spec.timeouts.totalMs - performance.now()));
-        try {
-          const { body, truncated } = await answer.collect(RESPONSE_BODY_LIMIT);
-          response = { status: answer.statusCode, headers: flatHeaders(answer.headers), body, truncated };
-        } finally {
-          clearTimeout(cutBody);
-        }
+        const { body, truncated } = await answer.collect(RESPONSE_BODY_LIMIT, started + integration.spec.timeouts.totalMs - performance.now());
+        response = { status: answer.statusCode, headers: flatHeaders(answer.headers), body, truncated };
         report = { kind: 'response', status: answer.statusCode, retryAfter: answer.retryAfter };
       } catch (error) {
         report = this.failureReport(error, call);

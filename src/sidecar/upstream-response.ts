@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AttemptHandle, AttemptResult, Call, PolicyRequest } from '../policy/call.ts';
-import { CallCancelledError } from '../policy/errors.ts';
+import { CallCancelledError, DeadlineExceededError } from '../policy/errors.ts';
 import { inboundHeaders } from './headers.ts';
 import type { Integration } from './integration.ts';
 
@@ -154,14 +154,22 @@ export class UpstreamResponse implements AttemptResult, AttemptHandle<UpstreamRe
 
   /**
    * Reads the body into memory instead of forwarding it (a durable delivery keeps the vendor's answer),
-   * keeping at most `limit` bytes; `truncated` when there was more, or the body broke off.
+   * keeping at most `limit` bytes and reading for at most `withinMs`; `truncated` when there was more,
+   * or the body broke off or ran out of time.
    */
-  collect(limit: number): Promise<{ body: Buffer; truncated: boolean }> {
+  collect(limit: number, withinMs: number): Promise<{ body: Buffer; truncated: boolean }> {
     return new Promise((resolve, reject) => {
-      const collector = new Collector(limit, resolve);
+      const cut = setTimeout(() => this.controller?.abort(new DeadlineExceededError(`the response body did not end within ${Math.round(withinMs)}ms`)), Math.max(0, withinMs));
+      const collector = new Collector(limit, (result) => {
+        clearTimeout(cut);
+        resolve(result);
+      });
       const state = this.state;
       // A body is read once: forwarded, collected or discarded. A second reader would wait forever.
-      if (state.kind !== 'held' && state.kind !== 'ended') return reject(new Error(`the vendor's body is already ${state.kind}`));
+      if (state.kind !== 'held' && state.kind !== 'ended') {
+        clearTimeout(cut);
+        return reject(new Error(`the vendor's body is already ${state.kind}`));
+      }
       for (const chunk of state.chunks) collector.take(chunk);
       if (state.kind === 'ended') {
         this.state = DONE;
