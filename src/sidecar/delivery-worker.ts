@@ -62,6 +62,8 @@ export class DeliveryWorker {
   private readonly turns = new Map<string, Turn>();
   /** Callback POSTs in flight: they run beside the deliveries, so a slow app endpoint holds up none. */
   private readonly callbacks = new Set<Promise<void>>();
+  /** Ends the callback POSTs still in flight when the worker stops. */
+  private readonly stopCallbacks = new AbortController();
   private readonly schedules = new WeakMap<Integration, DeliverySchedule>();
   private stopped = false;
   private wakeUp: (() => void) | undefined;
@@ -92,12 +94,14 @@ export class DeliveryWorker {
     this.stopped = true;
     this.wake();
     await this.loop;
-    if (this.turns.size === 0 && this.callbacks.size === 0) return;
+    // A callback in flight is not waited for: it is ended, keeps its lease, and whoever comes next
+    // POSTs it again. Ended before the store closes, it records nothing there.
+    this.stopCallbacks.abort();
+    await Promise.all(this.callbacks);
+    if (this.turns.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const turns = Promise.all([...this.turns.values()].map((t) => t.done));
-    // A callback still in flight at the end is not waited for: it keeps its lease, and whoever comes
-    // next POSTs it again.
-    await Promise.race([Promise.all([turns, ...this.callbacks]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    await Promise.race([turns, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
     for (const turn of this.turns.values()) turn.call?.abort(new CallCancelledError('the sidecar is shutting down'));
     await turns;
@@ -310,11 +314,13 @@ export class DeliveryWorker {
         body: JSON.stringify(deliveryView(delivery)),
         headersTimeout: CALLBACK_TIMEOUT_MS,
         bodyTimeout: CALLBACK_TIMEOUT_MS,
+        signal: this.stopCallbacks.signal,
       });
       await res.body.dump();
       outcome = String(res.statusCode);
       ok = res.statusCode >= 200 && res.statusCode < 300;
     } catch (error) {
+      if (this.stopCallbacks.signal.aborted) return;
       outcome = (error as { code?: string }).code ?? 'error';
     }
     const at = Date.now();

@@ -254,10 +254,12 @@ describe('durable delivery', () => {
 
   it("delivers while the app's callback endpoint hangs: callbacks run beside the deliveries", async () => {
     let callbacks = 0;
+    let closed = 0;
     // Takes the POST and never answers, for as long as the sidecar waits (10 s).
     const app: Server = createServer((req: IncomingMessage) => {
       callbacks++;
       req.resume();
+      req.socket.once('close', () => closed++);
     });
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
     try {
@@ -267,6 +269,10 @@ describe('durable delivery', () => {
       expect(await ended(await submit())).toMatchObject({ state: 'delivered' });
       await eventually(() => expect(callbacks).toBe(1));
       expect(await ended(await submit(), 3000)).toMatchObject({ state: 'delivered' });
+      // A shutdown ends the POST in flight rather than waiting for it; its lease brings it back.
+      await h!.close();
+      h = undefined;
+      await eventually(() => expect(closed).toBe(1));
     } finally {
       app.closeAllConnections();
       await new Promise((resolve) => app.close(resolve));
