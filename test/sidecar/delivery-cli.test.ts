@@ -92,6 +92,7 @@ describe('breakwater deliveries', () => {
     expect(listed.stdout.trim().split('\n')).toHaveLength(2);
     expect(listed.stderr).toBe('… and more: the oldest 1 are shown; raise --limit, or narrow with --since, --state or --integration\n');
     expect((await cli('list', '--store', store, '--limit', '2')).stderr).toBe('');
+    expect(await cli('list', '--store', store, '--limit', '0')).toMatchObject({ code: 64, stderr: '--limit must be 1 or more, got 0\n' });
   });
 
   it('says what is wrong, with a stable exit code', async () => {
