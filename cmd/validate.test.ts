@@ -20,6 +20,16 @@ describe('breakwater validate', () => {
     expect(r.stderr).toMatch(/^unknown flag "--strict"/);
   });
 
+  it('takes a resource as kubectl get -o yaml prints it, status and its times included', () => {
+    const status = `status: { conditions: [{ type: Ready, status: "True", reason: Configured, message: "", lastTransitionTime: "2026-12-05T10:00:00Z" }] }\n`;
+    const ok = run(['-'], `apiVersion: breakwater.dev/v1alpha1\nkind: ExternalIntegration\nmetadata: { name: erp }\nspec: { upstream: { url: "https://erp.example" } }\n${status}`);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    const bad = run(['-'], `apiVersion: breakwater.dev/v1alpha1\nkind: ExternalIntegration\nmetadata: { name: erp }\nspec: { upstream: { url: "https://erp.example" } }\n${status.replace('12-05', '13-05')}`);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("status.conditions[0].lastTransitionTime: Expected string to match 'date-time' format");
+  });
+
   it('reads - from standard input', () => {
     const ok = run(['-'], `apiVersion: breakwater.dev/v1alpha1\nkind: ExternalIntegration\nmetadata: { name: erp }\nspec: { upstream: { url: "https://erp.example" } }\n`);
     expect(ok.status).toBe(0);

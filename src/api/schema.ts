@@ -15,6 +15,7 @@ import {
   WHEN_EXCEEDED,
 } from './defaults.ts';
 import { DURATION_PATTERN, isDuration, parseDuration } from './duration.ts';
+import './formats.ts';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.ts';
 import { API_VERSION, FALLBACK_HEADER, INTEGRATION_NAME_MAX_LENGTH, INTEGRATION_NAME_PATTERN, KIND } from './names.ts';
 import { celOr, celWithDurations, MESSAGE_KEY, RULES_KEY, type Rule } from './rules.ts';
