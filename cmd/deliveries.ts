@@ -93,7 +93,7 @@ found or not replayable; 64 bad usage; 69 the store could not be opened, read or
 breakwater deliveries <command> --help lists a command's flags.`;
 
 export async function deliveries(argv: readonly string[]): Promise<number> {
-  // `deliveries export | head`: the reader has what it wanted; stop as other commands do, without a trace.
+  // `deliveries export | head`: the reader has what it wanted; stop there, as a Unix filter does, without a trace.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
     process.exit(0);

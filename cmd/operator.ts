@@ -6,8 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { formatDuration } from '../src/api/duration.ts';
-import { StoreUrlError } from '../src/delivery/errors.ts';
-import { parseStoreUrl } from '../src/delivery/location.ts';
+import { isRedisUrl, redact } from '../src/delivery/location.ts';
 import { COMPONENT_LEADER_ELECTION, LEASE_NAME, OPERATOR_ADMIN_PORT, WEBHOOK_PORT, WEBHOOK_SERVICE_NAME } from '../src/api/names.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { KubeError } from '../src/kube/errors.ts';
@@ -129,15 +128,8 @@ export async function operator(argv: readonly string[]): Promise<number> {
   }
   // Checked here, not by each sidecar it is injected into: a typo would crash-loop every pod.
   const store = values['delivery-store'];
-  if (store !== '') {
-    let kind;
-    try {
-      kind = parseStoreUrl(store, '').kind;
-    } catch (error) {
-      if (error instanceof StoreUrlError) throw new UsageError(`--delivery-store: ${error.message}`);
-      throw error;
-    }
-    if (kind !== 'redis') throw new UsageError('--delivery-store is the store every injected sidecar shares: a redis:// or rediss:// URL');
+  if (store !== '' && !isRedisUrl(store)) {
+    throw new UsageError(`--delivery-store is the store every injected sidecar shares: redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…, got ${JSON.stringify(redact(store))}`);
   }
   const logger = createLogger({ level: values['log-level'], name: 'breakwater-operator' });
   const namespace = ownNamespace(values.namespace);

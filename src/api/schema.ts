@@ -33,6 +33,9 @@ const RETRY_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|4[0-9]{2}|5[0-9]{2
 const FAIL_ON_PATTERN = '^(connect-failure|reset|timeout|5xx|5[0-9]{2})$';
 /** Headers the proxy owns on the vendor leg; a credential may not be smuggled in as one of them. */
 const RESERVED_HEADERS = ['host', ...HOP_BY_HOP_HEADERS, 'content-length'];
+/** RESERVED_HEADERS as a CEL list. */
+const RESERVED_HEADERS_CEL = `[${RESERVED_HEADERS.map((h) => `'${h}'`).join(', ')}]`;
+const HEADER_NAME_RE = new RegExp(HEADER_NAME_PATTERN);
 
 function withRules(rules: Rule[]) {
   return { [RULES_KEY]: rules };
@@ -481,10 +484,10 @@ const Fallback = Type.Object(
             {
               cel: `self.all(name, name.matches(r"${HEADER_NAME_PATTERN}"))`,
               message: 'must be HTTP header names',
-              holds: (self: Record<string, string>) => Object.keys(self).every((name) => new RegExp(HEADER_NAME_PATTERN).test(name)),
+              holds: (self: Record<string, string>) => Object.keys(self).every((name) => HEADER_NAME_RE.test(name)),
             },
             {
-              cel: `self.all(name, !(name.lowerAscii() in [${RESERVED_HEADERS.map((h) => `'${h}'`).join(', ')}]))`,
+              cel: `self.all(name, !(name.lowerAscii() in ${RESERVED_HEADERS_CEL}))`,
               message: 'must not name Host, Content-Length or a hop-by-hop header',
               holds: (self: Record<string, string>) => Object.keys(self).every((name) => !RESERVED_HEADERS.includes(name.toLowerCase())),
             },
@@ -510,7 +513,7 @@ const Auth = Type.Object(
         [MESSAGE_KEY]: 'must be an HTTP header name',
         ...withRules([
           {
-            cel: `!(self.lowerAscii() in [${RESERVED_HEADERS.map((h) => `'${h}'`).join(', ')}])`,
+            cel: `!(self.lowerAscii() in ${RESERVED_HEADERS_CEL})`,
             message: 'must not be Host, Content-Length or a hop-by-hop header',
             holds: (self: string) => !RESERVED_HEADERS.includes(self.toLowerCase()),
           },

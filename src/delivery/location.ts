@@ -26,7 +26,7 @@ export function parseStoreUrl(url: string, dataDir: string, password?: string): 
 }
 
 /** redis[s]://[USER][:PASSWORD]@HOST[:PORT][/DB]: what the Redis client takes, checked here so a typo is a usage error, not its TypeError. */
-function isRedisUrl(url: string): boolean {
+export function isRedisUrl(url: string): boolean {
   if (!/^rediss?:\/\/[^/?#]/.test(url) || !URL.canParse(url)) return false;
   const { hostname, pathname } = new URL(url);
   return hostname !== '' && /^(\/\d*)?$/.test(pathname);

@@ -99,11 +99,13 @@ function coerce(name: string, spec: FlagSpec, raw: string): string | number | bo
   }
   if (spec.type === 'integer' || spec.type === 'port') {
     const n = raw.trim() === '' ? NaN : Number(raw);
-    if (spec.type === 'port' && !(Number.isInteger(n) && n >= 0 && n <= MAX_PORT)) {
-      throw new UsageError(`--${name} must be a port number from 0 (any free port) to ${MAX_PORT}, got ${JSON.stringify(raw)}`);
-    }
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, 0 or more, got ${JSON.stringify(raw)}`);
-    return n;
+    const max = spec.type === 'port' ? MAX_PORT : Number.MAX_SAFE_INTEGER;
+    if (Number.isInteger(n) && n >= 0 && n <= max) return n;
+    throw new UsageError(
+      spec.type === 'port'
+        ? `--${name} must be a port number from 0 (any free port) to ${MAX_PORT}, got ${JSON.stringify(raw)}`
+        : `--${name} must be a whole number, 0 or more, got ${JSON.stringify(raw)}`,
+    );
   }
   if (spec.type === 'duration') {
     if (!isDuration(raw)) throw new UsageError(`--${name} must be a duration like ${spec.default}, got ${JSON.stringify(raw)}`);
