@@ -165,39 +165,37 @@ export class CompiledPolicy<Q extends PolicyRequest = PolicyRequest, R extends A
       onRetry: () => this.retryEmitter.emit(),
       onBudgetRefused: () => this.budgetEmitter.emit(),
     };
+    const slowStage: Stage<Q, R>[] = cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : [];
+    // The stages around the retry stage are built once and shared by both chains (retrying, and not
+    // replayable): one deadline list and one attempt-timeout list per integration, each with its one
+    // timer, and in observe mode one observed bulkhead that counts the calls of both, as the real one
+    // holds them in one.
+    let before: Stage<Q, R>[], after: Stage<Q, R>[], attempt: Next<Q, R>, retrying: Stage<Q, R>[], single: Stage<Q, R>[];
     if (spec.mode === 'observe') {
       const observe = (decision: ObservedDecision) => this.observedEmitter.emit(decision);
-      // Built once for both chains, as in enforce mode below: the observed bulkhead counts the calls of
-      // both in one count, as the real one holds them in one.
-      const before: Stage<Q, R>[] = [
+      before = [
         observeDeadline(spec.timeouts, this.now, observe),
         ...this.rateLimitStage(() => observeGlobalRateLimit<Q, R>(this.globalLimiter!, observe), () => observeRateLimit<Q, R>(this.limiter!, observe)),
         ...(spec.bulkhead ? [observeBulkhead<Q, R>(spec.bulkhead.maxConcurrent, spec.bulkhead.maxQueued, observe)] : []),
       ];
-      const after: Stage<Q, R>[] = [
-        // A person's forceOpen is obeyed in either mode: isolating a vendor is an order, not a policy to try out.
-        cb.forceOpen ? breaker<Q, R>(this.breaker) : observeBreaker<Q, R>(this.breaker, observe),
-        ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : []),
+      // A person's forceOpen is obeyed in either mode: isolating a vendor is an order, not a policy to try out.
+      after = [cb.forceOpen ? breaker<Q, R>(this.breaker) : observeBreaker<Q, R>(this.breaker, observe), ...slowStage];
+      attempt = observeAttempt(spec.timeouts.perAttemptMs, this.now, start, observe);
+      retrying = retrySpec.maxAttempts > 1 ? [observeRetry(retryContext, observe)] : [];
+      single = [];
+    } else {
+      before = [
+        deadline(spec.timeouts.totalMs),
+        ...this.rateLimitStage(() => globalRateLimit<Q, R>(this.globalLimiter!), () => rateLimit<Q, R>(this.limiter!)),
+        ...(this.bulkhead ? [bulkhead<Q, R>(this.bulkhead)] : []),
       ];
-      const attempt = observeAttempt(spec.timeouts.perAttemptMs, this.now, start, observe);
-      const stack = (stages: Stage<Q, R>[]): Next<Q, R> => compose([...before, ...stages, ...after], attempt);
-      this.retrying = stack(retrySpec.maxAttempts > 1 ? [observeRetry(retryContext, observe)] : []);
-      this.single = stack([]);
-      return;
+      after = [breaker(this.breaker), ...slowStage];
+      attempt = attemptTimeout(spec.timeouts.perAttemptMs, start);
+      retrying = [retrySpec.maxAttempts > 1 ? retry(retryContext) : once(retryOn, 'attempts')];
+      single = [once(retryOn, 'not-replayable')];
     }
-    const retryStage: Stage<Q, R> = retrySpec.maxAttempts > 1 ? retry(retryContext) : once(retryOn, 'attempts');
-    // The stages around the retry stage are built once and shared by both chains: one deadline list and
-    // one attempt-timeout list per integration, each with its one timer.
-    const before: Stage<Q, R>[] = [
-      deadline(spec.timeouts.totalMs),
-      ...this.rateLimitStage(() => globalRateLimit<Q, R>(this.globalLimiter!), () => rateLimit<Q, R>(this.limiter!)),
-      ...(this.bulkhead ? [bulkhead<Q, R>(this.bulkhead)] : []),
-    ];
-    const after: Stage<Q, R>[] = [breaker(this.breaker), ...(cb.slowCall ? [markSlow<Q, R>(cb.slowCall.durationMs, slow, this.now)] : [])];
-    const attempt = attemptTimeout(spec.timeouts.perAttemptMs, start);
-    const stack = (stage: Stage<Q, R>): Next<Q, R> => compose([...before, stage, ...after], attempt);
-    this.retrying = stack(retryStage);
-    this.single = stack(once(retryOn, 'not-replayable'));
+    this.retrying = compose([...before, ...retrying, ...after], attempt);
+    this.single = compose([...before, ...single, ...after], attempt);
   }
 
   /** The rate-limit stage, if any: the shared bucket's where there is one, else the local one's. */
