@@ -99,17 +99,16 @@ export function admissionWebhook(manager: Manager, options: AdmissionWebhookOpti
                 timeoutSeconds: URL_MODE_TIMEOUT_SECONDS,
                 excludeNamespaces: [options.namespace],
               });
-              return true;
+              return 'changed';
             }
             try {
-              await patchCaBundle(manager.client, WEBHOOK_CONFIGURATION_NAME, bundle);
-              return true;
+              return (await patchCaBundle(manager.client, WEBHOOK_CONFIGURATION_NAME, bundle)) ? 'changed' : 'unchanged';
             } catch (error) {
               // The chart installs it; until it exists there is nothing to patch, and serving the
               // webhook (and reconciling) must not wait for it. The next check tries again.
               if (!isNotFound(error)) throw error;
               logger.warn({ name: WEBHOOK_CONFIGURATION_NAME }, 'MutatingWebhookConfiguration not found; caBundle not published yet');
-              return false;
+              return 'missing';
             }
           },
           onCertificate: serve,

@@ -36,10 +36,10 @@ export interface CertRotatorOptions extends Omit<CertificateRequirements, 'now'>
   /** Labels and owner of the Secret. */
   readonly metadata?: MetadataFor;
   /**
-   * Puts the CA bundle where the API server reads it (the webhook configuration's caBundle); resolves
-   * false when there is nowhere to put it yet, and is then called again at the next check.
+   * Puts the CA bundle where the API server reads it (the webhook configuration's caBundle): whether
+   * that changed it, or `missing` when there is nowhere to put it yet.
    */
-  readonly publishCaBundle: (caBundle: string) => Promise<boolean>;
+  readonly publishCaBundle: (caBundle: string) => Promise<'changed' | 'unchanged' | 'missing'>;
   /** Called with every serving certificate this replica should serve, the first one included. */
   readonly onCertificate: (certificate: ServingCertificate) => void;
   readonly logger: Logger;
@@ -59,11 +59,12 @@ export class CertRotator {
   private readonly now: () => Date;
   private readonly informer: Informer<StoredSecret>;
   private timer: NodeJS.Timeout | undefined;
+  /** Puts the bundle back now and then (REPUBLISH_MS), apart from the certificate checks. */
+  private republishTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private pending = false;
   private failures = 0;
   private stopped = false;
-  private published: string | undefined;
   private served: ServingCertificate | undefined;
 
   constructor(options: CertRotatorOptions) {
@@ -98,6 +99,7 @@ export class CertRotator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.republishTimer);
     await this.informer.stop();
     await this.running;
   }
@@ -154,11 +156,7 @@ export class CertRotator {
 
   private async adopt(certificates: WebhookCertificates): Promise<void> {
     // The API server must trust the CA before any replica serves a certificate signed by it.
-    const published = await this.options.publishCaBundle(certificates.caBundle);
-    if (published && this.published !== certificates.caBundle) {
-      this.options.logger.info({ cas: splitPemBundle(certificates.caBundle).length }, 'webhook caBundle published');
-    }
-    this.published = published ? certificates.caBundle : undefined;
+    await this.publish(certificates.caBundle);
     if (this.served?.cert !== certificates.cert || this.served.key !== certificates.key) {
       this.served = { cert: certificates.cert, key: certificates.key };
       this.options.onCertificate(this.served);
@@ -170,7 +168,25 @@ export class CertRotator {
       renewalAt(new X509Certificate(certificates.cert), this.options.validityMs),
       renewalAt(new X509Certificate(caPem), this.options.caValidityMs),
     );
-    this.schedule(Math.min(due - this.now().getTime(), published ? (this.options.republishMs ?? REPUBLISH_MS) : UNPUBLISHED_RETRY_MS));
+    this.schedule(due - this.now().getTime());
+  }
+
+  /** Puts `caBundle` in place (logged when that changed it), and again later: see REPUBLISH_MS. */
+  private async publish(caBundle: string): Promise<void> {
+    let result: Awaited<ReturnType<CertRotatorOptions['publishCaBundle']>> = 'missing';
+    try {
+      result = await this.options.publishCaBundle(caBundle);
+      if (result === 'changed') this.options.logger.info({ cas: splitPemBundle(caBundle).length }, 'webhook caBundle published');
+    } finally {
+      clearTimeout(this.republishTimer);
+      if (!this.stopped) {
+        const again = result === 'missing' ? UNPUBLISHED_RETRY_MS : (this.options.republishMs ?? REPUBLISH_MS);
+        this.republishTimer = setTimeout(() => {
+          this.publish(caBundle).catch((error: Error) => this.options.logger.warn({ err: error.message }, 'webhook caBundle not published; trying again'));
+        }, again);
+        this.republishTimer.unref();
+      }
+    }
   }
 
   private schedule(delayMs: number): void {

@@ -63,7 +63,7 @@ async function startReplica(o: ReplicaOptions): Promise<{ rotator: CertRotator; 
         excludeNamespaces: [system],
         namespaceSelector: { matchLabels: { [SUITE_LABEL]: 'certs', case: o.caseLabel ?? 'leaf' } },
       });
-      return true;
+      return 'changed';
     },
     onCertificate: (certificate) => server?.setCertificate(certificate),
     logger,
