@@ -28,6 +28,7 @@ import {
   type Runnable,
 } from '../src/operator/index.ts';
 import { parseFlags, UsageError, usage, type FlagSpec } from '../src/runtime/flags.ts';
+import { ListenError } from '../src/runtime/listen.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { createRegistry } from '../src/runtime/metrics.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
@@ -204,6 +205,14 @@ export async function operator(argv: readonly string[]): Promise<number> {
   );
 
   logger.info({ version: VERSION, identity, namespace, server: client.transport.server, leaderElect: values['leader-elect'] }, 'starting operator');
-  await manager.start();
+  try {
+    await manager.start();
+  } catch (error) {
+    if (!(error instanceof ListenError)) throw error;
+    logger.error({ address: error.address, port: error.port, code: error.code }, error.message);
+    await manager.stop();
+    logger.flush();
+    return 1;
+  }
   return waitForShutdown({ logger, graceMs: SHUTDOWN_GRACE_MS, drain: () => manager.stop() });
 }

@@ -14,6 +14,7 @@ import {
 } from '../src/api/names.ts';
 import { REPORT_HEARTBEAT_BOUNDS } from '../src/api/fleet-report.ts';
 import { StoreUrlError } from '../src/delivery/errors.ts';
+import { ListenError } from '../src/runtime/listen.ts';
 import { createLogger, LOG_LEVELS } from '../src/runtime/logger.ts';
 import { parseFlags, usage, UsageError } from '../src/runtime/flags.ts';
 import { waitForShutdown } from '../src/runtime/shutdown.ts';
@@ -36,24 +37,6 @@ const FLAGS = {
   'report-token-file': { type: 'string', default: REPORT_TOKEN_PATH, description: 'the projected ServiceAccount token reports are sent with' },
   'report-interval': { type: 'duration', default: '10s', description: 'heartbeat: a report at least this often, and at once when a breaker changes state' },
 } as const;
-
-/** Why a port could not be bound, in the words of what to do about it. */
-const LISTEN_ERRORS = {
-  EADDRINUSE: 'the port is in use by another process (pick another port, or stop that one)',
-  EACCES: 'not allowed to bind that port (below 1024 needs privileges)',
-  EADDRNOTAVAIL: 'no such address on this machine',
-} as const;
-
-interface ListenError extends Error {
-  readonly code: keyof typeof LISTEN_ERRORS;
-  readonly address: string;
-  readonly port: number;
-}
-
-function isListenError(error: unknown): error is ListenError {
-  const e = error as Partial<ListenError> & { syscall?: string };
-  return e?.syscall === 'listen' && typeof e.code === 'string' && e.code in LISTEN_ERRORS;
-}
 
 export async function sidecar(argv: readonly string[]): Promise<number> {
   const { values: flags, positionals } = parseFlags(FLAGS, argv);
@@ -92,8 +75,8 @@ export async function sidecar(argv: readonly string[]): Promise<number> {
       ...(process.env[ENV_DELIVERY_STORE_PASSWORD] && { deliveryStorePassword: process.env[ENV_DELIVERY_STORE_PASSWORD] }),
     });
   } catch (error) {
-    if (isListenError(error)) {
-      logger.error({ address: error.address, port: error.port, code: error.code }, `cannot listen on ${error.address}:${error.port}: ${LISTEN_ERRORS[error.code]}`);
+    if (error instanceof ListenError) {
+      logger.error({ address: error.address, port: error.port, code: error.code }, error.message);
       logger.flush();
       return 1;
     }

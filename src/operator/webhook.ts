@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { WEBHOOK_PATH } from '../api/names.ts';
+import { listen } from '../runtime/listen.ts';
 import { METRIC_PREFIX } from '../runtime/metrics.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { admit, AdmissionDecodeError, decodeReview, encodeReview, type ContextLookup } from './admission.ts';
@@ -127,13 +128,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   // not a reason to log at error level on every probe.
   server.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'webhook TLS handshake failed'));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port, options.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ host: options.host, port, path: WEBHOOK_PATH }, 'webhook listening');
   return {

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { HEALTH_PATH, METRICS_PATH, READY_PATH } from '../api/names.ts';
+import { listen } from './listen.ts';
 
 // node:http as CommonJS, not as an ES module: see eslint.config.js.
 const { createServer } = process.getBuiltinModule('node:http');
@@ -42,10 +43,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${METRICS_PATH}, ${HEALTH_PATH} or ${READY_PATH}\n`);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, resolve);
-  });
+  await listen(server, options.port, options.host);
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>

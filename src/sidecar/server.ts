@@ -5,6 +5,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DELIVERIES_PATH, PROXY_HOST, proxyBaseUrl } from '../api/names.ts';
+import { listen } from '../runtime/listen.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { IntegrationTable } from './config.ts';
 import { prefersAsync, type Deliveries } from './deliveries.ts';
@@ -96,13 +97,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     const base = proxyBaseUrl((server.address() as AddressInfo).port);
     writeRawError(socket, { code: 'bad_request', message: `CONNECT is not proxied: call ${base}/<integration>/<path> over plain HTTP instead` });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, PROXY_HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port, PROXY_HOST);
 
   return {
     port: (server.address() as AddressInfo).port,

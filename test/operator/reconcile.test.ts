@@ -1,6 +1,9 @@
 // The reconciler as users meet it: ExternalIntegrations applied to a real API server, a real operator
 // process turning them into the sidecar's ConfigMap and each resource's status.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseIntegrations } from '../../src/api/documents.ts';
@@ -10,6 +13,7 @@ import { CONFIG_MAP_DATA_MAX_BYTES } from '../../src/operator/reconcile.ts';
 import { installCrd } from '../support/injection.ts';
 import { eventually, kubectlFor } from '../support/kube.ts';
 import { startOperator, type OperatorProcess } from '../support/operator-process.ts';
+import { freePort } from '../support/processes.ts';
 
 const kubeconfig = inject('kubeconfig');
 const kc = new KubeConfig();
@@ -274,5 +278,35 @@ describe('level-triggered', () => {
     });
     expect(await patches()).toBe(patchesBefore);
     expect(await versions()).toEqual(before);
+  });
+});
+
+describe('an operator whose port is taken', () => {
+  it('says which port and why, stops, and exits 1, without a stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const webhookPort = await freePort();
+      const r = spawnSync(
+        process.execPath,
+        [
+          fileURLToPath(new URL('../../cmd/breakwater.ts', import.meta.url)),
+          'operator',
+          `--kubeconfig=${kubeconfig}`,
+          `--namespace=${await namespace('taken-port')}`,
+          `--admin-port=${port}`,
+          `--webhook-port=${webhookPort}`,
+          `--webhook-url=https://127.0.0.1:${webhookPort}`,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      const output = r.stdout + r.stderr;
+      expect(r.status).toBe(1);
+      expect(output).toContain(`cannot listen on 0.0.0.0:${port}: the port is in use by another process`);
+      expect(output).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
