@@ -62,11 +62,19 @@ const SPEC = {
   circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '15s' },
 };
 
-/** A Pod object that asks for the sidecar, so the operator's webhook injects it (kwok runs nothing). */
-async function createPod(name: string): Promise<V1Pod & { metadata: { uid: string } }> {
-  return client.requestJson('POST', `/api/v1/namespaces/${app}/pods`, {
+const injected = (pod: V1Pod) => pod.spec?.initContainers?.some((c) => c.name === 'breakwater') === true;
+
+/**
+ * A Pod object that asks for the sidecar, so the operator's webhook injects it (kwok runs nothing).
+ * `dryRun` goes through admission and stores nothing.
+ */
+async function createPod(name: string, dryRun = false): Promise<V1Pod & { metadata: { uid: string } }> {
+  const pod = await client.requestJson<V1Pod & { metadata: { uid: string } }>('POST', `/api/v1/namespaces/${app}/pods`, {
+    ...(dryRun && { query: { dryRun: 'All' } }),
     body: { apiVersion: 'v1', kind: 'Pod', metadata: { name, annotations: { [ANNOTATION_INJECT]: 'true' } }, spec: { containers: [{ name: 'app', image: 'app:test' }] } },
   });
+  if (!dryRun && !injected(pod)) throw new Error(`pod ${name} was admitted without the sidecar: the webhook did not answer (failurePolicy Ignore)`);
+  return pod;
 }
 
 /** What kubelet mounts for a projected token: bound to the pod, for our audience. */
@@ -213,6 +221,12 @@ beforeAll(async () => {
     const pem = secret?.data?.['ca.crt'];
     return { done: pem && Buffer.from(pem, 'base64').toString('utf8'), seen: 'no Secret yet' };
   });
+  // The operator writes that Secret before it registers the webhook, and the API server sees the
+  // registration a moment later: a pod created in between is admitted without the sidecar.
+  await eventually('the webhook injecting', async () => {
+    const probe = await createPod('probe', true);
+    return { done: injected(probe) || undefined, seen: 'a dry-run pod admitted without the sidecar' };
+  }, 30_000);
   for (const pod of ['pod-a', 'pod-b', 'pod-c']) await member(pod);
 });
 
