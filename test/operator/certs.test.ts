@@ -195,6 +195,13 @@ describe('webhook certificates', () => {
       const bundle = await caBundleInApiServer();
       return { done: bundle === data[SECRET_KEYS.caBundle] ? true : undefined, seen: bundle.slice(0, 80) };
     });
+    // The bundle is published before the replica serves the certificate it signs: until then the API
+    // server, trusting only the new CA, would refuse the old certificate.
+    const written = new X509Certificate(data[SECRET_KEYS.cert]!).serialNumber;
+    await eventually('the replica serving the new certificate', async () => {
+      const serial = await servedSerial(firstPort);
+      return { done: serial === written ? true : undefined, seen: { serial, written } };
+    });
     const { pod } = await h.createPod(apps, podManifest('new-ca', { 'breakwater.dev/inject': 'true' }));
     expect(pod.spec?.initContainers?.[0]?.name).toBe('breakwater');
   });
