@@ -159,17 +159,15 @@ export class UpstreamResponse implements AttemptResult, AttemptHandle<UpstreamRe
    */
   collect(limit: number, withinMs: number): Promise<{ body: Buffer; truncated: boolean }> {
     return new Promise((resolve, reject) => {
+      const state = this.state;
+      // A body is read once: forwarded, collected or discarded. A second reader would wait forever.
+      if (state.kind !== 'held' && state.kind !== 'ended') return reject(new Error(`the vendor's body is already ${state.kind}`));
+      // Cleared as the collector finishes, at once for a body that has already ended.
       const cut = setTimeout(() => this.controller?.abort(new DeadlineExceededError(`the response body did not end within ${Math.round(withinMs)}ms`)), Math.max(0, withinMs));
       const collector = new Collector(limit, (result) => {
         clearTimeout(cut);
         resolve(result);
       });
-      const state = this.state;
-      // A body is read once: forwarded, collected or discarded. A second reader would wait forever.
-      if (state.kind !== 'held' && state.kind !== 'ended') {
-        clearTimeout(cut);
-        return reject(new Error(`the vendor's body is already ${state.kind}`));
-      }
       for (const chunk of state.chunks) collector.take(chunk);
       if (state.kind === 'ended') {
         this.state = DONE;
