@@ -60,8 +60,8 @@ export class DeliveryWorker {
   readonly name: string;
   private readonly context: WorkerContext;
   private readonly turns = new Map<string, Turn>();
-  /** Callback POSTs in flight: they run beside the deliveries, so a slow app endpoint holds up none. */
-  private readonly callbacks = new Set<Promise<void>>();
+  /** Callback POSTs in flight by delivery id: they run beside the deliveries, so a slow app endpoint holds up none. */
+  private readonly callbacks = new Map<string, Promise<void>>();
   /** Ends the callback POSTs still in flight when the worker stops. */
   private readonly stopCallbacks = new AbortController();
   private readonly schedules = new WeakMap<Integration, DeliverySchedule>();
@@ -97,7 +97,7 @@ export class DeliveryWorker {
     // A callback in flight is not waited for: it is ended, keeps its lease, and whoever comes next
     // POSTs it again. Ended before the store closes, it records nothing there.
     this.stopCallbacks.abort();
-    await Promise.all(this.callbacks);
+    await Promise.all(this.callbacks.values());
     if (this.turns.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const turns = Promise.all([...this.turns.values()].map((t) => t.done));
@@ -295,10 +295,13 @@ export class DeliveryWorker {
     if (spec.callbackUrl === undefined || limit <= 0) return;
     const due = await store.claimCallbacks(this.name, { owner: this.context.owner, limit, leaseMs: CALLBACK_TIMEOUT_MS + LEASE_MARGIN_MS, now: Date.now() });
     for (const delivery of due) {
-      const callback: Promise<void> = this.callBack(store, integration, delivery)
+      // Its lease passed while our POST of it still runs: as for turns, that POST goes on; a second
+      // would tell the app twice at once.
+      if (this.callbacks.has(delivery.id)) continue;
+      const callback = this.callBack(store, integration, delivery)
         .catch((error: unknown) => this.context.logger.error({ integration: this.name, delivery: delivery.id, err: error }, 'delivery callback could not be recorded; it is POSTed again after its lease'))
-        .finally(() => this.callbacks.delete(callback));
-      this.callbacks.add(callback);
+        .finally(() => this.callbacks.delete(delivery.id));
+      this.callbacks.set(delivery.id, callback);
     }
   }
 
