@@ -61,6 +61,8 @@ export class CertRotator {
   private timer: NodeJS.Timeout | undefined;
   /** Puts the bundle back now and then (REPUBLISH_MS), apart from the certificate checks. */
   private republishTimer: NodeJS.Timeout | undefined;
+  /** The bundle of the certificates adopted last: what a republish puts back. */
+  private caBundle = '';
   private running: Promise<void> = Promise.resolve();
   private pending = false;
   private failures = 0;
@@ -156,7 +158,8 @@ export class CertRotator {
 
   private async adopt(certificates: WebhookCertificates): Promise<void> {
     // The API server must trust the CA before any replica serves a certificate signed by it.
-    await this.publish(certificates.caBundle);
+    this.caBundle = certificates.caBundle;
+    await this.publish();
     if (this.served?.cert !== certificates.cert || this.served.key !== certificates.key) {
       this.served = { cert: certificates.cert, key: certificates.key };
       this.options.onCertificate(this.served);
@@ -171,8 +174,9 @@ export class CertRotator {
     this.schedule(due - this.now().getTime());
   }
 
-  /** Puts `caBundle` in place (logged when that changed it), and again later: see REPUBLISH_MS. */
-  private async publish(caBundle: string): Promise<void> {
+  /** Puts the bundle in place (logged when that changed it), and again later: see REPUBLISH_MS. */
+  private async publish(): Promise<void> {
+    const caBundle = this.caBundle;
     let result: Awaited<ReturnType<CertRotatorOptions['publishCaBundle']>> = 'missing';
     try {
       result = await this.options.publishCaBundle(caBundle);
@@ -181,8 +185,13 @@ export class CertRotator {
       clearTimeout(this.republishTimer);
       if (!this.stopped) {
         const again = result === 'missing' ? UNPUBLISHED_RETRY_MS : (this.options.republishMs ?? REPUBLISH_MS);
+        // In turn with the certificate checks, and with the bundle adopted last: one run beside a
+        // check that adopts a new CA could put the old bundle back after it.
         this.republishTimer = setTimeout(() => {
-          this.publish(caBundle).catch((error: Error) => this.options.logger.warn({ err: error.message }, 'webhook caBundle not published; trying again'));
+          this.running = this.running.then(async () => {
+            if (this.stopped) return;
+            await this.publish().catch((error: Error) => this.options.logger.warn({ err: error.message }, 'webhook caBundle not published; trying again'));
+          });
         }, again);
         this.republishTimer.unref();
       }
