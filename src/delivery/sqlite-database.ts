@@ -299,10 +299,17 @@ export class SqliteDatabase {
     }
     params.push(filter.limit ?? -1);
     // In creation order: a replay moves a delivery's seq to the back of the queue, not its creation.
-    // Sorted by key, then read: a sort of whole rows would carry every body through it.
-    const sql = `SELECT d.* FROM (SELECT seq FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, seq LIMIT ?) k
-      JOIN deliveries d ON d.seq = k.seq ORDER BY d.created_at, d.seq`;
-    return this.guard(() => (this.db.prepare(sql).all(...params) as Row[]).map(toDelivery));
+    // The keys are sorted, then each row read by its key: a sort of whole rows (a join's ORDER BY
+    // too) would carry every body through the sorter.
+    const keys = `SELECT seq FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, seq LIMIT ?`;
+    return this.guard(() => {
+      const row = this.stmt('SELECT * FROM deliveries WHERE seq = ?');
+      // One compacted or purged by another process in between is left out, as if listed a moment later.
+      return (this.db.prepare(keys).all(...params) as { seq: number }[]).flatMap(({ seq }) => {
+        const found = row.get(seq) as Row | undefined;
+        return found ? [toDelivery(found)] : [];
+      });
+    });
   }
 
   claim(integration: string, o: ClaimOptions): Delivery[] {
