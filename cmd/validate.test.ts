@@ -17,7 +17,7 @@ describe('breakwater validate', () => {
   it('refuses a flag it does not have with 64, rather than reading it as a file', () => {
     const r = run(['--strict', EXAMPLE]);
     expect(r.status).toBe(64);
-    expect(r.stderr).toMatch(/^unknown flag "--strict"/);
+    expect(r.stderr).toMatch(/^Unknown option '--strict'/);
   });
 
   it('takes a resource as kubectl get -o yaml prints it, status and its times included', () => {

@@ -2,23 +2,27 @@
 import { readFile } from 'node:fs/promises';
 import { text as streamText } from 'node:stream/consumers';
 import { formatProblem, parseIntegrations } from '../src/api/index.ts';
-import { UsageError } from '../src/runtime/flags.ts';
+import { HelpRequested, parseFlags, UsageError } from '../src/runtime/flags.ts';
 
 const USAGE = `usage: breakwater validate FILE…   (- reads standard input)
   checks ExternalIntegration files as kubectl apply would; one line per problem with its line,
   column and field path. Exit 0 when every file is valid, 1 when any is not, 64 for bad usage.`;
 
 export async function validate(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
+  let files: string[];
+  try {
+    // No flags of its own: any is refused, and a file whose name starts with "-" goes after "--".
+    files = parseFlags({}, argv).positionals;
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(USAGE);
+      return 0;
+    }
+    throw error instanceof UsageError ? new UsageError(`${error.message}\n\n${USAGE}`) : error;
   }
-  // No flags: a file whose name starts with "-" is written ./-name.
-  const flag = argv.find((arg) => arg.startsWith('-') && arg !== '-');
-  if (flag !== undefined) throw new UsageError(`unknown flag ${JSON.stringify(flag)}\n\n${USAGE}`);
-  if (argv.length === 0) throw new UsageError(USAGE);
+  if (files.length === 0) throw new UsageError(USAGE);
   let failed = false;
-  for (const arg of argv) {
+  for (const arg of files) {
     const file = arg === '-' ? '<stdin>' : arg;
     let text: string;
     try {
