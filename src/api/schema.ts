@@ -473,7 +473,7 @@ const Fallback = Type.Object(
         Type.String({
           maxLength: 4096,
           pattern: HEADER_VALUE_PATTERN,
-          [MESSAGE_KEY]: 'must be text without line breaks or other control characters',
+          [MESSAGE_KEY]: 'must be printable ASCII or Latin-1: no line breaks, control characters or characters past U+00FF',
         }),
         {
           description: 'Headers of the fallback response. Content-Length is the sidecar\'s: it is written from the body.',

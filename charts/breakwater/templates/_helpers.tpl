@@ -75,8 +75,8 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
-The namespaces whose pods never reach the webhook: kube-system, whatever is configured (a webhook
-that is down must not be able to stop the control plane's pods), the configured ones and our own.
+The namespaces whose pods never reach the webhook: kube-system always (a webhook that is down must
+not be able to stop the control plane's pods), the configured ones, and our own.
 */}}
 {{- define "breakwater.excludedNamespaces" -}}
 {{- $ns := concat (list "kube-system") .Values.webhook.excludeNamespaces (list .Release.Namespace) | uniq }}
